@@ -1,0 +1,80 @@
+"""Error envelopes. Native errors are FastAPI's {"detail": ...}; each dialect renders its own
+envelope through `dialect_route_class`, the one place where that dialect maps errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from fastapi import HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from raysight.errors import RaysightError, TooLarge
+
+log = logging.getLogger(__name__)
+
+ErrorRenderer = Callable[[Request, Exception], Response]
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    """A short human sentence from pydantic's error list: 'conf: Input should be less than...'."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "form"))
+        parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+    return "; ".join(parts) or "invalid request"
+
+
+async def native_error(_request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, RaysightError):
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+    log.exception("unhandled error", exc_info=exc)
+    return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+
+def dialect_route_class(render: ErrorRenderer) -> type[APIRoute]:
+    """An APIRoute whose handler turns every error (domain, validation, HTTP, unexpected) into
+    `render(request, exc)`, so a dialect's clients only ever see that dialect's envelope."""
+
+    class DialectRoute(APIRoute):
+        def get_route_handler(self) -> Callable:  # type: ignore[type-arg]
+            handler = super().get_route_handler()
+
+            async def route(request: Request) -> Response:
+                try:
+                    return await handler(request)
+                except (RaysightError, RequestValidationError, HTTPException) as exc:
+                    return render(request, exc)
+                except Exception as exc:  # never a traceback to a client
+                    log.exception("unhandled error in %s", request.url.path, exc_info=exc)
+                    return render(request, exc)
+
+            return route
+
+    return DialectRoute
+
+
+def http_status_of(exc: Exception) -> int:
+    """The HTTP status an error would have natively (dialects may still answer 200)."""
+    if isinstance(exc, RaysightError):
+        return exc.status
+    if isinstance(exc, RequestValidationError):
+        return 422
+    if isinstance(exc, HTTPException):
+        return exc.status_code
+    return 500
+
+
+def message_of(exc: Exception) -> str:
+    if isinstance(exc, RaysightError):
+        return exc.message
+    if isinstance(exc, RequestValidationError):
+        return validation_message(exc)
+    if isinstance(exc, HTTPException):
+        return str(exc.detail)
+    return "internal server error"
+
+
+__all__ = ["TooLarge", "dialect_route_class", "http_status_of", "message_of", "native_error"]

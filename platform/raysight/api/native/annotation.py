@@ -1,0 +1,7 @@
+"""Native API: annotations (specs/platform-api.md)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["annotations"])

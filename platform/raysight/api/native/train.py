@@ -1,0 +1,7 @@
+"""Native API: train (specs/platform-api.md)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["train"])

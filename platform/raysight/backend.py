@@ -1,0 +1,137 @@
+"""The base class every model family implements, and the registry of task types.
+
+A backend is stateless and picklable: Ray ships it to Serve replicas and Train workers. Loaded
+weights live in the object returned by ``load`` (the replica's multiplexed cache holds that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+class TaskType(StrEnum):
+    DETECT = "detect"
+    SEGMENT = "segment"
+    CLASSIFY = "classify"
+    OCR = "ocr"
+
+
+class Operation(StrEnum):
+    PREDICT = "predict"
+    TRAIN = "train"
+    EVALUATE = "evaluate"
+    EXPORT = "export"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What a replica needs to load a registered model (built from the registry record)."""
+
+    model_id: str
+    weights_path: str | None
+    classes: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    conf: float = 0.25
+    iou: float = 0.7
+    imgsz: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Detection:
+    """One result in the native API's shape; classification fills bbox with the whole image."""
+
+    class_id: int
+    class_name: str
+    confidence: float
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "class_id": int(self.class_id),
+            "class_name": self.class_name,
+            "confidence": round(float(self.confidence), 6),
+            "bbox": {"x1": float(self.x1), "y1": float(self.y1), "x2": float(self.x2), "y2": float(self.y2)},
+        }
+        out.update(self.extra)
+        return out
+
+
+@dataclass(frozen=True)
+class TrainContext:
+    """Everything a per-worker train function gets (passed as TorchTrainer's train_loop_config)."""
+
+    job_id: str
+    data: str  # data.yaml (detect) or the dataset version folder (classify)
+    task_type: str
+    model_name: str
+    classes: list[str]
+    epochs: int
+    imgsz: int
+    batch: int
+    weights: str | None  # starting weights, None = fresh architecture
+    log_file: str
+    output_dir: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class Backend:
+    """Base of every model family. Subclasses set the class attributes and override what they support."""
+
+    name: ClassVar[str] = ""
+    task: ClassVar[TaskType] = TaskType.DETECT
+    operations: ClassVar[frozenset[Operation]] = frozenset()
+    dataset_formats: ClassVar[tuple[str, ...]] = ()
+    default_params: ClassVar[dict[str, Any]] = {}
+    weights_suffixes: ClassVar[tuple[str, ...]] = (".pt", ".pth")
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "task": str(self.task),
+            "operations": sorted(str(o) for o in self.operations),
+            "dataset_formats": list(self.dataset_formats),
+            "default_params": dict(self.default_params),
+        }
+
+    def supports(self, operation: Operation | str) -> bool:
+        return Operation(operation) in self.operations
+
+    # -- serving ------------------------------------------------------------
+    def load(self, ref: ModelRef, *, device: str) -> Any:
+        """Load weights for serving; the returned object is cached per replica by model id."""
+        raise NotImplementedError(f"{self.name} cannot load models")
+
+    def predict(self, model: Any, images: list[np.ndarray], options: PredictOptions) -> list[list[Detection]]:
+        """Run one batch of RGB uint8 HxWx3 images; one list of detections per image."""
+        raise NotImplementedError(f"{self.name} has no predict")
+
+    # -- training -----------------------------------------------------------
+    def train_loop(self) -> Callable[[dict[str, Any]], None]:
+        """The per-worker function that TorchTrainer runs (its config is TrainContext as a dict)."""
+        raise NotImplementedError(f"{self.name} cannot train")
+
+    def scaling_workers(self, requested: int) -> int:
+        """How many Ray Train workers this family can use for a job (override to cap)."""
+        return max(1, requested)
+
+    # -- the rest -------------------------------------------------------------
+    def evaluate(self, ref: ModelRef, *, data: str, device: str) -> dict[str, float]:
+        raise NotImplementedError(f"{self.name} has no evaluate")
+
+    def export(self, ref: ModelRef, *, fmt: str, output_dir: Path) -> Path:
+        raise NotImplementedError(f"{self.name} has no export")

@@ -1,0 +1,113 @@
+"""`raysight serve` and friends."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from raysight.settings import Settings, apply_process_env, ray_env
+
+log = logging.getLogger("raysight")
+DEFAULT_APP = {"name": "raysight", "route_prefix": "/", "import_path": "raysight.serving.app:build_app", "args": {}}
+
+
+def load_serve_config(path: Path | None) -> dict[str, Any]:
+    """The raysight application entry of serve_config.yaml (defaults if there is no file)."""
+    if path is None:
+        candidate = Path("serve_config.yaml")
+        path = candidate if candidate.is_file() else None
+    if path is None:
+        return dict(DEFAULT_APP)
+    config = yaml.safe_load(path.read_text()) or {}
+    for app in config.get("applications", []):
+        if app.get("import_path", "").startswith("raysight.serving.app"):
+            return {**DEFAULT_APP, **app}
+    raise SystemExit(f"{path} declares no raysight application (import_path raysight.serving.app:build_app)")
+
+
+def cmd_serve(ns: argparse.Namespace) -> int:
+    apply_process_env()
+    overrides = {k: v for k, v in {"host": ns.host, "port": ns.port, "workspace": ns.workspace}.items() if v}
+    settings = Settings(**overrides)
+    app_cfg = load_serve_config(ns.config or settings.serve_config)
+
+    import ray
+    from ray import serve
+
+    from raysight.serving.app import build_app
+
+    started = time.monotonic()
+    ray.init(
+        address=settings.ray_address,
+        runtime_env={"env_vars": ray_env()},
+        include_dashboard=ns.dashboard,
+        logging_level=logging.WARNING,
+    )
+    serve.start(http_options={"host": settings.host, "port": settings.port})
+    args = dict(app_cfg.get("args") or {})
+    args["settings"] = {**(args.get("settings") or {}), **settings.as_args()}
+    serve.run(build_app(args), name=app_cfg["name"], route_prefix=app_cfg.get("route_prefix", "/"))
+    print(
+        f"raysight ready on http://{settings.host}:{settings.port} "
+        f"(workspace {settings.workspace_dir}, {time.monotonic() - started:.1f}s)",
+        flush=True,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    print("shutting down...", flush=True)
+    try:
+        serve.shutdown()
+    finally:
+        ray.shutdown()
+    return 0
+
+
+def cmd_migrate(_ns: argparse.Namespace) -> int:
+    from raysight.store import Database
+
+    settings = Settings()
+    Database(settings.db_url).upgrade()
+    print(f"database at head: {settings.db_url}")
+    return 0
+
+
+def cmd_plugins(_ns: argparse.Namespace) -> int:
+    from raysight.plugins import load_plugins
+
+    registry = load_plugins(Settings().plugin_allowlist)
+    for info in registry.describe():
+        print(f"{info['name']:<12} {info['task']:<10} {','.join(info['operations'])}  ({info['plugin']})")
+    for name, err in registry.errors.items():
+        print(f"{name:<12} FAILED: {err}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="raysight", description="Self-hosted vision model platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="start Ray (or join RAYSIGHT_RAY_ADDRESS) and serve the platform")
+    p.add_argument("--config", type=Path, default=None, help="serve_config.yaml (default ./serve_config.yaml)")
+    p.add_argument("--host", default=None)
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--workspace", default=None)
+    p.add_argument("--dashboard", action="store_true", help="start the Ray dashboard too")
+    p.set_defaults(func=cmd_serve)
+    sub.add_parser("migrate", help="upgrade the database schema in place").set_defaults(func=cmd_migrate)
+    sub.add_parser("plugins", help="list discovered plugins").set_defaults(func=cmd_plugins)
+    ns = parser.parse_args(argv)
+    return int(ns.func(ns))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""THE plugin contract. A plugin is any module registered under the entry-point group
+``raysight.plugins`` that implements some of these hooks with ``@hookimpl``.
+
+Example (a third-party package's ``pyproject.toml``)::
+
+    [project.entry-points."raysight.plugins"]
+    mymodel = "mymodel_raysight"
+
+and in ``mymodel_raysight/__init__.py``::
+
+    from raysight.hookspecs import hookimpl
+    from raysight.backend import Backend
+
+    class MyBackend(Backend): ...
+
+    @hookimpl
+    def raysight_backends():
+        return [MyBackend()]
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from raysight.backend import Backend
+
+PROJECT = "raysight"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def raysight_backends() -> list[Backend]:
+    """Return the model backends this plugin provides.
+
+    Each backend declares its ``name`` (unique across plugins; it is also the name of the Serve
+    deployment that hosts it), its ``task`` (detect / segment / classify / ocr / ...), the
+    ``operations`` it supports (predict, train, evaluate, export), its ``default_params`` and the
+    ``dataset_formats`` it can train on. Called once per process when plugins load.
+    """
+
+
+@hookspec
+def raysight_model_names() -> dict[str, str]:
+    """Map model names a client may ask for (``yolov8n.pt``, ``resnet18``...) to a backend name.
+
+    Training resolves ``model_name`` through these maps to choose the plugin that owns a job.
+    """

@@ -1,0 +1,1 @@
+"""Domain logic as plain functions (no fastapi, no ray imports). Keyword-only arguments."""

@@ -1,0 +1,68 @@
+"""build_app(args): the application serve_config.yaml names (`serve run serve_config.yaml`)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import ray
+from ray import serve
+from ray.serve import Application
+
+from raysight.plugins import load_plugins
+from raysight.serving.config import ModelDeploymentOptions
+from raysight.serving.ingress import Ingress
+from raysight.serving.model_deployment import ModelDeployment
+from raysight.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def cluster_gpus() -> float:
+    return float(ray.cluster_resources().get("GPU", 0.0)) if ray.is_initialized() else 0.0
+
+
+def build_app(args: dict[str, Any] | None = None) -> Application:
+    """One ingress plus one model deployment per discovered backend (built-in or third-party).
+
+    args:
+      settings: overrides of RAYSIGHT_* settings (workspace, database_url, ...)
+      models:   per backend name, ModelDeploymentOptions (num_gpus, num_cpus, batching, autoscaling)
+      ingress:  {num_cpus, num_replicas}
+    """
+    args = dict(args or {})
+    settings = Settings(**(args.get("settings") or {}))
+    registry = load_plugins(settings.plugin_allowlist)
+    gpus = cluster_gpus()
+    model_args: dict[str, Any] = args.get("models") or {}
+    handles: dict[str, Application] = {}
+    placements: dict[str, dict[str, Any]] = {}
+    for name in sorted(registry.backends):
+        requested = ModelDeploymentOptions.from_args(model_args.get(name))
+        opts = requested.placed(gpus)
+        placements[name] = {
+            "num_gpus_requested": requested.num_gpus,
+            "num_gpus": opts.num_gpus,
+            "num_cpus": opts.num_cpus,
+            "device": "cuda" if opts.num_gpus > 0 else "cpu",
+        }
+        if requested.num_gpus and not opts.num_gpus:
+            log.warning("no GPU in the cluster: deployment %s runs on CPU", name)
+        handles[name] = ModelDeployment.options(name=name, **opts.deployment_kwargs()).bind(
+            name, settings.as_args(), opts_to_args(opts)
+        )
+    ingress_args = args.get("ingress") or {}
+    ingress = Ingress.options(
+        ray_actor_options={"num_cpus": float(ingress_args.get("num_cpus", 0.25))},
+        num_replicas=int(ingress_args.get("num_replicas", 1)),
+    )
+    return ingress.bind(settings.as_args(), handles, placements)
+
+
+def opts_to_args(opts: ModelDeploymentOptions) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(opts)
+
+
+__all__ = ["build_app", "serve"]

@@ -1,0 +1,51 @@
+"""Per-deployment options from serve_config.yaml's `args.models`, and GPU placement decisions."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class ModelDeploymentOptions:
+    """What serve_config.yaml may set for one model family's deployment."""
+
+    num_gpus: float = 0.0
+    num_cpus: float = 0.25
+    max_num_models_per_replica: int = 3
+    max_batch_size: int = 8
+    batch_wait_timeout_s: float = 0.005
+    max_ongoing_requests: int = 32
+    num_replicas: int | None = None
+    autoscaling_config: dict[str, Any] | None = field(
+        default_factory=lambda: {"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 8}
+    )
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_args(cls, raw: dict[str, Any] | None) -> ModelDeploymentOptions:
+        raw = dict(raw or {})
+        known = {k: raw.pop(k) for k in list(raw) if k in cls.__dataclass_fields__ and k != "extra"}
+        opts = cls(**known)
+        opts.extra = raw
+        if opts.num_replicas is not None:
+            opts.autoscaling_config = None
+        return opts
+
+    def placed(self, cluster_gpus: float) -> ModelDeploymentOptions:
+        """The same options with the GPU share dropped where the cluster has no GPU: a replica that
+        asks for a GPU on a GPU-less cluster would never start."""
+        if cluster_gpus <= 0 and self.num_gpus:
+            return ModelDeploymentOptions(**{**asdict(self), "num_gpus": 0.0})
+        return self
+
+    def deployment_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "ray_actor_options": {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus},
+            "max_ongoing_requests": self.max_ongoing_requests,
+        }
+        if self.num_replicas is not None:
+            kwargs["num_replicas"] = self.num_replicas
+        else:
+            kwargs["autoscaling_config"] = self.autoscaling_config
+        return kwargs

@@ -1,0 +1,49 @@
+"""The single HTTP ingress: the FastAPI app bound to Serve with @serve.ingress. It holds no model."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from fastapi import FastAPI
+from ray import serve
+
+from raysight.api import create_app
+from raysight.context import Platform
+from raysight.serving.probes import ray_probe, serve_probe
+from raysight.settings import Settings
+
+log = logging.getLogger(__name__)
+
+@serve.deployment(name="Ingress", ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=256)
+@serve.ingress()
+class Ingress:
+    """The FastAPI app is built inside the replica (late-bound ingress), around this replica's
+    Platform, so nothing is pickled from the driver but plain settings and handles."""
+
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        model_handles: dict[str, Any],
+        placements: dict[str, dict[str, Any]],
+    ) -> None:
+        platform = Platform.create(Settings(**settings))
+        platform.model_handles = dict(model_handles)
+        platform.extras["placements"] = placements
+        platform.extras["probes"] = {
+            "ray": ray_probe,
+            "serve": functools.partial(serve_probe, placements),
+        }
+        from raysight.serving.startup import on_ingress_start
+
+        on_ingress_start(platform)
+        self.platform = platform
+        if platform.settings.binds_publicly and not platform.settings.api_key:
+            log.warning(
+                "raysight is bound to %s without RAYSIGHT_API_KEY: anyone who can reach it can use it",
+                platform.settings.host,
+            )
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return create_app(self.platform)

@@ -1,0 +1,37 @@
+"""Health probes for Ray and Serve (registered on the Platform by the ingress)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+from ray import serve
+
+
+def ray_probe() -> dict[str, Any]:
+    if not ray.is_initialized():
+        return {"ok": False, "detail": "ray is not initialized"}
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    return {
+        "ok": True,
+        "nodes": len(nodes),
+        "resources": ray.cluster_resources(),
+        "available": ray.available_resources(),
+    }
+
+
+def serve_probe(placements: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    status = serve.status()
+    deployments: dict[str, Any] = {}
+    ok = True
+    for app_name, app in status.applications.items():
+        for dep_name, dep in app.deployments.items():
+            state = str(getattr(dep.status, "value", dep.status))
+            ok = ok and state in ("HEALTHY", "UPSCALING", "DOWNSCALING", "UPDATING")
+            deployments[dep_name] = {
+                "application": app_name,
+                "status": state,
+                "replicas": {str(getattr(k, "value", k)): v for k, v in dep.replica_states.items()},
+                **placements.get(dep_name, {}),
+            }
+    return {"ok": ok, "deployments": deployments}

@@ -1,0 +1,19 @@
+"""ORM models, one module per domain. Import them all so metadata is complete."""
+
+from raysight.store.models.annotation import AnnotationItem, AnnotationTask
+from raysight.store.models.base import Base
+from raysight.store.models.dataset import Dataset, DatasetVersion
+from raysight.store.models.model import Model
+from raysight.store.models.task import Task
+from raysight.store.models.training import TrainJob
+
+__all__ = [
+    "AnnotationItem",
+    "AnnotationTask",
+    "Base",
+    "Dataset",
+    "DatasetVersion",
+    "Model",
+    "Task",
+    "TrainJob",
+]

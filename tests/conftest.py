@@ -1,0 +1,97 @@
+"""Shared fixtures: a Platform on tmp SQLite for service tests; ONE Ray cluster and ONE Serve
+application per test session for the integration tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from raysight.api import create_app
+from raysight.context import Platform
+from raysight.settings import Settings, apply_process_env
+
+apply_process_env()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(workspace=tmp_path / "ws", max_upload_mb=50, max_extract_mb=100, max_extract_files=5000)
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Iterator[Platform]:
+    platform = Platform.create(settings)
+    yield platform
+    platform.close()
+
+
+@pytest.fixture
+def client(ctx: Platform) -> Iterator[TestClient]:
+    """The app without Ray: routes and services over real SQLite and files."""
+    with TestClient(create_app(ctx), raise_server_exceptions=False) as c:
+        yield c
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[None]:
+    import ray
+    from raysight.settings import ray_env
+
+    ray.init(
+        num_cpus=int(os.environ.get("RAYSIGHT_TEST_RAY_CPUS", "8")),
+        runtime_env={"env_vars": ray_env()},
+        include_dashboard=False,
+        logging_level="WARNING",
+        log_to_driver=True,
+    )
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def serve_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("serve_ws")
+
+
+@pytest.fixture(scope="session")
+def server(ray_cluster: None, serve_workspace: Path) -> Iterator[str]:
+    """The real application under Ray Serve over HTTP; yields its base URL."""
+    from ray import serve
+    from raysight.serving.app import build_app
+
+    port = _free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    app = build_app({
+        "settings": {"workspace": str(serve_workspace), "max_upload_mb": 50, "request_timeout_s": 120},
+        "ingress": {"num_cpus": 0.1},
+        "models": {name: {"num_cpus": 0.1, "num_replicas": 1} for name in ("yolo", "sam", "resnet", "ocr")},
+    })
+    serve.run(app, name="raysight", route_prefix="/")
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/health", timeout=5).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    yield base
+    serve.shutdown()
+
+
+@pytest.fixture
+def http(server: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server, timeout=300) as c:
+        yield c
