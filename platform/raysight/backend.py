@@ -120,6 +120,15 @@ class Backend:
         """Run one batch of RGB uint8 HxWx3 images; one list of detections per image."""
         raise NotImplementedError(f"{self.name} has no predict")
 
+    def run(self, model: Any, op: str, payload: dict[str, Any]) -> Any:
+        """Family-specific operations beyond batched predict (SAM prompts, full OCR...)."""
+        raise NotImplementedError(f"{self.name} has no operation '{op}'")
+
+    def builtin_ref(self, key: str) -> ModelRef | None:
+        """A model this family serves without a registry record (e.g. ``builtin:ocr``,
+        ``builtin:sam:vit_t``), or None if `key` names none."""
+        return None
+
     # -- training -----------------------------------------------------------
     def train_loop(self) -> Callable[[dict[str, Any]], None]:
         """The per-worker function that TorchTrainer runs (its config is TrainContext as a dict)."""

@@ -1,8 +1,13 @@
+"""The YOLO backend. Serving lives in predict.py, training in train.py (imported lazily so that
+loading the plugin stays cheap in every process)."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
-from raysight.backend import Backend, Operation, TaskType
+import numpy as np
+from raysight.backend import Backend, Detection, ModelRef, Operation, PredictOptions, TaskType
 
 SIZES = ("n", "s", "m", "l", "x")
 MODEL_NAMES = [f"{family}{size}.pt" for family in ("yolov8", "yolo11") for size in SIZES] + [
@@ -13,10 +18,26 @@ MODEL_NAMES = [f"{family}{size}.pt" for family in ("yolov8", "yolo11") for size 
 class YoloBackend(Backend):
     name: ClassVar[str] = "yolo"
     task: ClassVar[TaskType] = TaskType.DETECT
-    operations: ClassVar[frozenset[Operation]] = frozenset(
-        {Operation.PREDICT, Operation.TRAIN, Operation.EVALUATE, Operation.EXPORT}
-    )
+    operations: ClassVar[frozenset[Operation]] = frozenset({Operation.PREDICT, Operation.TRAIN})
     dataset_formats: ClassVar[tuple[str, ...]] = ("yolo", "coco", "voc")
     default_params: ClassVar[dict[str, Any]] = {
         "model_name": "yolov8n.pt", "epochs": 10, "imgsz": 640, "batch": -1, "conf": 0.25, "iou": 0.7,
     }
+
+    def load(self, ref: ModelRef, *, device: str) -> Any:
+        from raysight_yolo import predict
+
+        return predict.load(ref, device=device)
+
+    def predict(self, model: Any, images: list[np.ndarray], options: PredictOptions) -> list[list[Detection]]:
+        from raysight_yolo import predict
+
+        return predict.predict(model, images, options)
+
+    def train_loop(self) -> Callable[[dict[str, Any]], None]:
+        from raysight_yolo import train
+
+        return train.train_loop
+
+    def scaling_workers(self, requested: int) -> int:
+        return 1  # ultralytics runs its own DDP inside one worker
