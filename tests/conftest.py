@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from raysight.api import create_app
 from raysight.context import Platform
+from raysight.plugins import load_plugins
 from raysight.settings import Settings, apply_process_env
+from tests.outside_plugin import make_outside_plugin
 
 apply_process_env()
 
@@ -45,13 +48,23 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[None]:
+def outside_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A third-party plugin package ('toy') on sys.path of this process and of every Ray worker."""
+    root = make_outside_plugin(tmp_path_factory.mktemp("outside_plugin"))
+    sys.path.insert(0, str(root))
+    return root
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(outside_plugin: Path) -> Iterator[None]:
     import ray
+
     from raysight.settings import ray_env
 
+    pythonpath = os.pathsep.join(p for p in (str(outside_plugin), os.environ.get("PYTHONPATH", "")) if p)
     ray.init(
         num_cpus=int(os.environ.get("RAYSIGHT_TEST_RAY_CPUS", "8")),
-        runtime_env={"env_vars": ray_env()},
+        runtime_env={"env_vars": {**ray_env(), "PYTHONPATH": pythonpath}},
         include_dashboard=False,
         logging_level="WARNING",
         log_to_driver=True,
@@ -76,7 +89,7 @@ def server(ray_cluster: None, serve_workspace: Path) -> Iterator[str]:
     app = build_app({
         "settings": {"workspace": str(serve_workspace), "max_upload_mb": 50, "request_timeout_s": 120},
         "ingress": {"num_cpus": 0.1},
-        "models": {name: {"num_cpus": 0.1, "num_replicas": 1} for name in ("yolo", "sam", "resnet", "ocr")},
+        "models": {name: {"num_cpus": 0.1, "num_replicas": 1} for name in load_plugins().backends},
     })
     serve.run(app, name="raysight", route_prefix="/")
     base = f"http://127.0.0.1:{port}"

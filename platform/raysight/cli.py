@@ -44,6 +44,10 @@ def cmd_serve(ns: argparse.Namespace) -> int:
 
     from raysight.serving.app import build_app
 
+    # Handlers first: a Ctrl-C during start-up still shuts down cleanly below.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     started = time.monotonic()
     ray.init(
         address=settings.ray_address,
@@ -60,9 +64,6 @@ def cmd_serve(ns: argparse.Namespace) -> int:
         f"(workspace {settings.workspace_dir}, {time.monotonic() - started:.1f}s)",
         flush=True,
     )
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     print("shutting down...", flush=True)
     try:

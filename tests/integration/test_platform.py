@@ -10,8 +10,10 @@ def test_health_reports_components(http: httpx.Client) -> None:
     assert set(body["plugins"]["loaded"]) >= {"yolo", "sam", "resnet", "ocr"}
     deployments = body["serve"]["deployments"]
     assert "Ingress" in deployments
-    for name in ("yolo", "sam", "resnet", "ocr"):
+    for name in ("yolo", "sam", "resnet", "ocr", "toy"):  # toy: the outside plugin gets one too
         assert deployments[name]["device"] == "cpu"
+        assert deployments[name]["status"] == "HEALTHY"
+    assert deployments["yolo"]["num_gpus"] == 0.0
 
 
 def test_plugins_lists_builtins(http: httpx.Client) -> None:
@@ -19,3 +21,4 @@ def test_plugins_lists_builtins(http: httpx.Client) -> None:
     assert plugins["yolo"]["task"] == "detect"
     assert "train" in plugins["resnet"]["operations"]
     assert plugins["ocr"]["operations"] == ["predict"]
+    assert plugins["toy"]["plugin"] == "toy"

@@ -30,6 +30,7 @@ def health(*, ctx: Platform) -> dict[str, Any]:
         probe = probes.get(name)
         if probe is None:
             report[name] = {"ok": False, "detail": "not running under Ray"}
+            report["status"] = "degraded"
             continue
         try:
             report[name] = probe()
