@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+
 from raysight.api import create_app
 from raysight.context import Platform
 from raysight.plugins import load_plugins
@@ -82,6 +83,7 @@ def serve_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(ray_cluster: None, serve_workspace: Path) -> Iterator[str]:
     """The real application under Ray Serve over HTTP; yields its base URL."""
     from ray import serve
+
     from raysight.serving.app import build_app
 
     port = _free_port()

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from raysight.store.models.base import Base, Timestamps
@@ -21,6 +22,10 @@ class Dataset(Timestamps, Base):
     format: Mapped[str | None] = mapped_column(String(16), nullable=True)  # yolo/coco/voc/classify
     task_type: Mapped[str | None] = mapped_column(String(16), nullable=True)  # detect/classify
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Who holds the "preparing" status ("host:pid") and since when: a lock a dead or stuck
+    # prepare cannot keep forever (services.datasets decides when it is stale).
+    prepare_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    prepare_started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     versions: Mapped[list[DatasetVersion]] = relationship(
         back_populates="dataset", cascade="all, delete-orphan", order_by="DatasetVersion.number"
@@ -44,6 +49,7 @@ class DatasetVersion(Timestamps, Base):
     val_count: Mapped[int] = mapped_column(Integer, default=0)
     test_count: Mapped[int] = mapped_column(Integer, default=0)
     data_yaml: Mapped[str | None] = mapped_column(Text, nullable=True)
+    skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # unusable source items
 
     dataset: Mapped[Dataset] = relationship(back_populates="versions")
 
