@@ -85,8 +85,14 @@ class TrainContext:
     batch: int
     weights: str | None  # starting weights, None = fresh architecture
     log_file: str
-    output_dir: str
+    output_dir: str  # the worker's scratch folder for this job (framework runs, temporary checkpoints)
     params: dict[str, Any] = field(default_factory=dict)
+    plugin: str = ""
+    pretrained: bool = False  # `weights` are pretrained or a registered model (fine-tuning)
+    base_model_id: str | None = None
+    supervisor: str | None = None  # name of the job supervisor actor that takes log lines and progress
+    namespace: str | None = None  # its Ray namespace
+    use_gpu: bool = False
 
 
 class Backend:

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     train_cpus_per_worker: float = 1.0
     train_gpus_per_worker: float = 1.0
     max_concurrent_jobs: int = 1
+    train_max_failures: int = Field(default=0, description="Ray Train worker-group restarts (from the last checkpoint)")
+    train_checkpoints_keep: int = Field(default=2, description="checkpoints kept per training job")
+    train_stop_timeout_s: float = Field(default=20.0, description="graceful stop wait before a forced cancel")
     seed: int = 0
 
     # -- derived values -------------------------------------------------

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
+
 from raysight.backend import Backend, Detection, ModelRef, Operation, PredictOptions, TaskType
 
 ARCHS = ("resnet18", "resnet34", "resnet50")

@@ -1,11 +1,45 @@
+"""The SAM backend: promptable and automatic segmentation (segment-anything + MobileSAM).
+
+Models are built-in (``builtin:sam:vit_t`` ...; weights from the workspace weights folder when
+present, else fresh) or registry records whose params name the ``model_type``. The heavy lifting
+lives in predict.py, imported lazily so that loading the plugin stays cheap.
+"""
+
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
-from raysight.backend import Backend, Operation, TaskType
+import numpy as np
 
-MODEL_TYPES = ("vit_h", "vit_l", "vit_b", "vit_t")
-MODEL_NAMES = [*MODEL_TYPES, "mobile_sam.pt", "sam_vit_h_4b8939.pth", "sam_vit_l_0b3195.pth", "sam_vit_b_01ec64.pth"]
+from raysight.backend import Backend, Detection, ModelRef, Operation, PredictOptions, TaskType
+from raysight_sam.build import CHECKPOINTS, MODEL_TYPES
+
+MODEL_NAMES = [*MODEL_TYPES, *CHECKPOINTS.values()]
+BUILTIN_PREFIX = "builtin:sam:"
+DEFAULT_TYPE = "vit_t"
+
+
+def _model_type_of(ref: ModelRef) -> str:
+    model_type = str(ref.params.get("model_type") or "")
+    if not model_type and ref.weights_path:
+        name = Path(ref.weights_path).name
+        model_type = next((t for t, f in CHECKPOINTS.items() if f == name or t in name), "")
+    return model_type or DEFAULT_TYPE
+
+
+def checkpoint_of(ref: ModelRef) -> Path | None:
+    """The weights file for `ref`: its own weights_path, else the official file name in the
+    weights folder the deployment passes as ``params["weights_dir"]``."""
+    if ref.weights_path and Path(ref.weights_path).is_file():
+        return Path(ref.weights_path)
+    weights_dir = ref.params.get("weights_dir")
+    if weights_dir:
+        name = ref.weights_path or CHECKPOINTS[_model_type_of(ref)]
+        candidate = Path(weights_dir) / Path(name).name
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 class SamBackend(Backend):
@@ -13,4 +47,50 @@ class SamBackend(Backend):
     task: ClassVar[TaskType] = TaskType.SEGMENT
     operations: ClassVar[frozenset[Operation]] = frozenset({Operation.PREDICT})
     dataset_formats: ClassVar[tuple[str, ...]] = ()
-    default_params: ClassVar[dict[str, Any]] = {"model_type": "vit_t", "points_per_side": 16}
+    default_params: ClassVar[dict[str, Any]] = {"model_type": DEFAULT_TYPE, "points_per_side": 16}
+
+    def builtin_ref(self, key: str) -> ModelRef | None:
+        if key == "builtin:sam":
+            key = BUILTIN_PREFIX + DEFAULT_TYPE
+        if not key.startswith(BUILTIN_PREFIX):
+            return None
+        model_type = key[len(BUILTIN_PREFIX):]
+        if model_type not in MODEL_TYPES:
+            return None
+        return ModelRef(
+            model_id=key, weights_path=CHECKPOINTS[model_type], classes=["mask"],
+            params={"model_type": model_type, "task_type": str(self.task), "plugin": self.name},
+        )
+
+    def load(self, ref: ModelRef, *, device: str) -> Any:
+        from raysight_sam import predict
+
+        model_type = _model_type_of(ref)
+        if model_type not in MODEL_TYPES:
+            from raysight.errors import Invalid
+
+            raise Invalid(f"unknown SAM model type '{model_type}'")
+        return predict.load(model_type, checkpoint_of(ref), device=device,
+                            cache_size=int(ref.params.get("embedding_cache", 8)))
+
+    def run(self, model: Any, op: str, payload: dict[str, Any]) -> Any:
+        from raysight_sam import predict
+
+        return predict.run(model, op, payload)
+
+    def predict(self, model: Any, images: list[np.ndarray], options: PredictOptions) -> list[list[Detection]]:
+        """Automatic masks as detections (class "mask"); the native API's view of SAM."""
+        from raysight_sam import predict
+
+        out = []
+        for image in images:
+            res = predict.auto_masks(model, {"image": image, **options.extra})
+            dets = []
+            for m in res["masks"]:
+                x, y, w, h = m["bbox"]
+                if m["predicted_iou"] < options.conf:
+                    continue
+                dets.append(Detection(0, "mask", m["predicted_iou"], x, y, x + w, y + h,
+                                      extra={"stability_score": m["stability_score"], "weights": res["weights"]}))
+            out.append(dets)
+        return out

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
+
 from raysight.backend import Backend, Detection, ModelRef, Operation, PredictOptions, TaskType
 
 SIZES = ("n", "s", "m", "l", "x")

@@ -1,8 +1,16 @@
-"""The model registry: records of servable weights (trained here, uploaded, or fine-tuned)."""
+"""The model registry: records of servable weights (trained here, uploaded, or fine-tuned).
+
+Files of a model live under workspace.model_dir(id): ``weights/best.pt`` (YOLO) or ``weights/best.pth``
+(ResNet: a dict {"arch", "classes", "state_dict", "imgsz"}), and the plots training wrote
+(results.png, confusion_matrix.png, BoxPR_curve.png...), served at /models/<id>/files/<name>.
+"""
 
 from __future__ import annotations
 
+import json
+import shutil
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,10 +19,10 @@ from sqlalchemy import select
 
 from raysight.backend import ModelRef
 from raysight.context import Platform
-from raysight.errors import NotFound
+from raysight.errors import Invalid, NotFound
 from raysight.store.models import Model
 from raysight.store.models.base import iso
-from raysight.workspace import check_id
+from raysight.workspace import check_id, clean_filename, save_stream
 
 
 def new_model_id() -> str:
@@ -129,3 +137,143 @@ def latest(*, ctx: Platform, plugin: str, tag: str | None = None) -> dict[str, A
             if tag is None or tag in (model.tags or []):
                 return as_dict(model)
     return None
+
+
+# -- list / update / delete -------------------------------------------------------------------------------
+
+
+def list_models(*, ctx: Platform) -> dict[str, Any]:
+    with ctx.db.session() as s:
+        rows = s.scalars(select(Model).order_by(Model.created_at.desc())).all()
+        return {"models": [as_dict(m) for m in rows]}
+
+
+def update(
+    *, ctx: Platform, model_id: str, name: str | None = None, description: str | None = None,
+    tags: list[str] | None = None,
+) -> dict[str, Any]:
+    """Change name, description and/or tags (fields left None stay as they are)."""
+    if name is not None and not name.strip():
+        raise Invalid("name must not be empty")
+    with ctx.db.session() as s:
+        model = _load(s, model_id)
+        if name is not None:
+            model.name = name.strip()
+        if description is not None:
+            model.description = description
+        if tags is not None:
+            model.tags = [str(t) for t in tags]
+        s.flush()
+        return as_dict(model)
+
+
+async def delete(*, ctx: Platform, model_id: str) -> dict[str, Any]:
+    """Remove the record and files, and evict the model from the serving replicas."""
+    get(ctx=ctx, model_id=model_id)  # 404 first
+    try:
+        from raysight.services.inference import evict
+    except ImportError as exc:  # the serving side is optional for the registry itself
+        raise ImportError(f"raysight.services.inference.evict is unavailable: {exc}") from exc
+    # Evict while the record still exists, so that the serving key can be computed.
+    await evict(ctx=ctx, model_id=model_id)
+    with ctx.db.session() as s:
+        s.delete(_load(s, model_id))
+    ctx.workspace.remove(ctx.workspace.model_dir(model_id))
+    return {"ok": True, "message": "Model deleted successfully"}
+
+
+# -- bringing weights in -----------------------------------------------------------------------------------
+
+
+def plot_urls(model_id: str, names: list[str]) -> list[str]:
+    return [f"/models/{model_id}/files/{n}" for n in names]
+
+
+def install_trained(*, ctx: Platform, job: dict[str, Any], artifacts: Path) -> dict[str, Any]:
+    """Register what a finished run left in `artifacts` (its final checkpoint folder):
+    meta.json {"weights", "classes", "task_type", "metrics", "plots", "model_name", "imgsz"} + the files."""
+    meta = json.loads((artifacts / "meta.json").read_text())
+    src = artifacts / meta["weights"]
+    if not src.is_file():
+        raise NotFound(f"the run left no weights file ({meta['weights']})")
+    model_id = new_model_id()
+    folder = ctx.workspace.model_dir(model_id)
+    weights = folder / "weights" / f"best{src.suffix}"
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.copy2(src, weights)
+        plots = []
+        for name in meta.get("plots", []):
+            plot = artifacts / clean_filename(name)
+            if plot.is_file():
+                shutil.copy2(plot, folder / plot.name)
+                plots.append(plot.name)
+        arch = str(meta.get("model_name") or job["model_name"])
+        return register(
+            ctx=ctx, model_id=model_id, plugin=job["plugin"], task_type=meta.get("task_type") or job["task_type"],
+            weights_path=weights, classes=list(meta.get("classes") or []),
+            name=f"{Path(arch).stem}_{job['dataset_id']}",
+            description=f"trained by job {job['job_id']} on {job['dataset_id']} {job['version']}",
+            metrics=dict(meta.get("metrics") or {}), job_id=job["job_id"], dataset_id=job["dataset_id"],
+            params={"model_name": arch, "imgsz": meta.get("imgsz") or job["imgsz"], "epochs": job["epochs"],
+                    "version": job["version"], "base_model_id": job.get("base_model_id")},
+            pretrained=bool(job.get("pretrained")), tags=list(meta.get("classes") or []),
+            plots=plot_urls(model_id, plots),
+        )
+    except BaseException:
+        ctx.workspace.remove(folder)
+        raise
+
+
+def _classes_from_yolo(weights: Path) -> list[str]:
+    """Class names stored in an ultralytics checkpoint (best effort: [] if unreadable)."""
+    try:
+        import torch
+
+        ckpt = torch.load(weights, map_location="cpu", weights_only=False)
+        names = getattr(ckpt.get("model") or ckpt.get("ema"), "names", None) if isinstance(ckpt, dict) else None
+        if isinstance(names, dict):
+            return [str(names[k]) for k in sorted(names)]
+        return [str(n) for n in names or []]
+    except Exception:
+        return []
+
+
+async def upload(
+    *,
+    ctx: Platform,
+    filename: str,
+    read: Callable[[int], Awaitable[bytes]],
+    plugin: str,
+    name: str | None = None,
+    classes: list[str] | None = None,
+    description: str = "",
+    tags: list[str] | None = None,
+) -> dict[str, Any]:
+    """Register weights a user brings (extension): `plugin` is a family name (yolo, resnet) or a model
+    name that identifies one (yolov8n.pt, resnet18)."""
+    backend = ctx.plugins.backends.get(plugin) or ctx.plugins.backend_for_model_name(plugin)
+    if backend is None:
+        raise Invalid(f"unknown model type '{plugin}'")
+    suffix = Path(clean_filename(filename, "weights")).suffix.lower()
+    if suffix not in backend.weights_suffixes:
+        raise Invalid(f"{backend.name} weights must be a {' or '.join(backend.weights_suffixes)} file")
+    model_id = new_model_id()
+    folder = ctx.workspace.model_dir(model_id)
+    weights = folder / "weights" / f"best{suffix}"
+    try:
+        size = await save_stream(read, weights, max_bytes=ctx.settings.max_upload_bytes)
+        if size == 0:
+            raise Invalid("the weights file is empty")
+        names = [c.strip() for c in (classes or []) if c.strip()]
+        if not names and backend.name == "yolo":
+            names = _classes_from_yolo(weights)
+        arch = plugin if plugin not in ctx.plugins.backends else str(backend.default_params.get("model_name") or "")
+        return register(
+            ctx=ctx, model_id=model_id, plugin=backend.name, task_type=str(backend.task), weights_path=weights,
+            classes=names, name=(name or Path(clean_filename(filename)).stem).strip(), description=description,
+            params={"model_name": arch, "uploaded": True}, pretrained=True, tags=list(tags or []),
+        )
+    except BaseException:
+        ctx.workspace.remove(folder)
+        raise

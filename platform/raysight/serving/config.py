@@ -17,6 +17,11 @@ class ModelDeploymentOptions:
     batch_wait_timeout_s: float = 0.005
     max_ongoing_requests: int = 32
     num_replicas: int | None = None
+    # torch intra-op threads of a CPU replica; None = what Ray granted (round(num_cpus), at least 1).
+    # A CPU-only box with one busy model does best with its core count here.
+    cpu_threads: int | None = None
+    # how often each replica drops registry models that were deleted or updated (0 = never)
+    reconcile_interval_s: float = 10.0
     autoscaling_config: dict[str, Any] | None = field(
         default_factory=lambda: {"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 8}
     )
@@ -27,7 +32,7 @@ class ModelDeploymentOptions:
         raw = dict(raw or {})
         known = {k: raw.pop(k) for k in list(raw) if k in cls.__dataclass_fields__ and k != "extra"}
         opts = cls(**known)
-        opts.extra = raw
+        opts.extra = {**(raw.pop("extra", None) or {}), **raw}  # round-trips asdict()
         if opts.num_replicas is not None:
             opts.autoscaling_config = None
         return opts

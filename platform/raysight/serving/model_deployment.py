@@ -1,14 +1,32 @@
 """The one generic model deployment class: hosts any plugin's backend.
 
-Each replica keeps several models loaded (``@serve.multiplexed``, keyed by model id, LRU) and groups
+Each replica keeps several models loaded (``@serve.multiplexed``, keyed by model key, LRU) and groups
 concurrent predict calls (``@serve.batch``). Callers use a DeploymentHandle::
 
     handle.options(multiplexed_model_id=model_key).predict.remote(image_rgb, {"conf": 0.25})
     handle.options(multiplexed_model_id=model_key).run.remote("prompt", {...})   # family-specific ops
+
+Model keys: ``<model_id>@<version>`` for registry models (services.models.serving_key: the version
+changes with the record, so an updated model is never served stale) and ``builtin:...`` for models a
+family serves without a record (Backend.builtin_ref).
+
+Both decorators are applied per instance in ``__init__`` (Serve supports instance-level multiplexed
+functions, see ray.serve._private.utils._callable_uses_multiplexing), because their limits come from
+serve_config.yaml. Loading runs in a thread, so a replica keeps answering for the models it already
+holds while a new one loads. Model calls run in a thread too, one at a time per model (a
+per-model lock: ultralytics predictors are not thread-safe).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from ray import serve
@@ -16,14 +34,292 @@ from ray import serve
 from raysight.serving.config import ModelDeploymentOptions
 from raysight.settings import Settings
 
+log = logging.getLogger("ray.serve")
+
+_MULTIPLEX_ATTR = "__serve_multiplex_wrapper"  # where Serve keeps a multiplexed function's LRU
+
+
+@dataclass
+class LoadedModel:
+    """What the multiplexed LRU holds: the backend's model object plus a lock for calls into it.
+    `model` becomes None when the model is evicted while a call may still hold the holder."""
+
+    key: str
+    model: Any
+    loaded_at: float = field(default_factory=time.time)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self) -> Any:
+        from raysight.errors import NotFound
+
+        if self.model is None:
+            raise NotFound(f"model '{self.key.split('@')[0]}' was removed")
+        return self.model
+
+
+class _Failed:
+    """A per-request failure inside a batch (so one bad group does not fail the others)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def pick_device(num_gpus: float) -> str:
+    """CUDA when this replica got a GPU share and torch sees CUDA there; CPU otherwise (a GPU
+    declared in the cluster but invisible to torch still serves, on CPU)."""
+    if num_gpus <= 0:
+        return "cpu"
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except Exception:  # a broken CUDA install must not stop the replica
+        return "cpu"
+
 
 @serve.deployment
 class ModelDeployment:
     def __init__(self, backend_name: str, settings: dict[str, Any], options: dict[str, Any]) -> None:
-        from raysight.plugins import load_plugins
-        from raysight.store import Database
+        from raysight.context import Platform
 
+        self.backend_name = backend_name
         self.settings = Settings(**settings)
         self.options = ModelDeploymentOptions.from_args(options)
-        self.backend = load_plugins(self.settings.plugin_allowlist).backend(backend_name)
-        self.db = Database(self.settings.db_url)
+        self.platform = Platform.create(self.settings, migrate=False)
+        self.backend = self.platform.plugins.backend(backend_name)
+        self.device = pick_device(self.options.num_gpus)
+        # Model calls run on these threads. torch's intra-op thread count is per OS thread (OpenMP)
+        # and libraries change it (ultralytics sets cpu_count - 1 when it sets up a predictor), so it
+        # is set before every call: cpu_threads, else what Ray granted (num_cpus, at least 1).
+        self._threads = int(self.options.cpu_threads or max(1, round(self.options.num_cpus)))
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="model")
+
+        async def load_model(key: str) -> LoadedModel:
+            return await self._load(key)
+
+        self._load_fn = load_model
+        self._get_model = serve.multiplexed(max_num_models_per_replica=self.options.max_num_models_per_replica)(
+            load_model
+        )
+        self._predict_batch = serve.batch(
+            max_batch_size=self.options.max_batch_size,
+            batch_wait_timeout_s=self.options.batch_wait_timeout_s,
+        )(self._run_batch)
+        self._reconciler: asyncio.Task[None] | None = None
+        self.stats = {"loads": 0, "evictions": 0, "batches": 0, "batched_items": 0, "max_batch_seen": 0}
+        log.info("%s replica on %s (max %d models, batch %d / %.3fs)", backend_name, self.device,
+                 self.options.max_num_models_per_replica, self.options.max_batch_size,
+                 self.options.batch_wait_timeout_s)
+
+    def _threaded(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.device == "cpu":
+            import torch
+
+            if torch.get_num_threads() != self._threads:
+                torch.set_num_threads(self._threads)
+        return fn(*args, **kwargs)
+
+    async def _in_thread(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        call = partial(self._threaded, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    # -- loading --------------------------------------------------------------------------------
+    async def _load(self, key: str) -> LoadedModel:
+        from raysight.errors import NotFound, RaysightError, Unavailable
+        from raysight.services import models
+
+        if key.startswith("builtin:"):
+            ref = self.backend.builtin_ref(key)
+            if ref is None:
+                raise NotFound(f"{self.backend_name} serves no built-in model '{key}'")
+        else:
+            ref = await asyncio.to_thread(models.model_ref, ctx=self.platform, model_id=key.split("@", 1)[0])
+        try:
+            model = await self._in_thread(self.backend.load, ref, device=self.device)
+        except RaysightError:
+            raise
+        except NotImplementedError as exc:
+            raise NotFound(f"{self.backend_name} cannot load models") from exc
+        except Exception as exc:
+            log.exception("loading %s failed", key)
+            raise Unavailable(f"model '{ref.model_id}' cannot be loaded: {type(exc).__name__}: {exc}") from exc
+        self.stats["loads"] += 1
+        self._ensure_reconciler()
+        return LoadedModel(key=key, model=model)
+
+    async def _model(self) -> LoadedModel:
+        key = serve.get_multiplexed_model_id()
+        if not key:
+            from raysight.errors import Invalid
+
+            raise Invalid("no model key given (handle.options(multiplexed_model_id=...))")
+        return await self._get_model(key)
+
+    # -- the interface callers use -------------------------------------------------------------
+    async def predict(self, image: Any, options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """One RGB uint8 image -> its detections (as dicts). Concurrent calls are batched."""
+        holder = await self._model()
+        result = await self._predict_batch(holder, image, dict(options or {}))
+        if isinstance(result, _Failed):
+            raise result.exc
+        return result
+
+    async def run(self, op: str, payload: dict[str, Any]) -> Any:
+        """A family-specific operation on the request's model (backend.run), in a thread."""
+        from raysight.errors import Invalid
+
+        holder = await self._model()
+
+        def call() -> Any:
+            with holder.lock:
+                return self.backend.run(holder.get(), op, payload)
+
+        try:
+            return await self._in_thread(call)
+        except NotImplementedError as exc:
+            raise Invalid(str(exc) or f"{self.backend_name} has no operation '{op}'") from exc
+
+    async def _run_batch(
+        self, holders: list[LoadedModel], images: list[Any], options: list[dict[str, Any]]
+    ) -> list[list[dict[str, Any]] | _Failed]:
+        """Serve splits batches by multiplexed model id; options may still differ: group by both."""
+        from raysight.backend import PredictOptions
+
+        self.stats["batches"] += 1
+        self.stats["batched_items"] += len(images)
+        self.stats["max_batch_seen"] = max(self.stats["max_batch_seen"], len(images))
+        groups: dict[tuple[int, str], list[int]] = {}
+        for i, (holder, opts) in enumerate(zip(holders, options, strict=True)):
+            groups.setdefault((id(holder), repr(sorted(opts.items()))), []).append(i)
+        results: list[Any] = [None] * len(images)
+        for indices in groups.values():
+            holder, raw = holders[indices[0]], options[indices[0]]
+            opts = PredictOptions(
+                conf=float(raw.get("conf", 0.25)),
+                iou=float(raw.get("iou", 0.7)),
+                imgsz=raw.get("imgsz"),
+                extra=dict(raw.get("extra") or {}),
+            )
+            batch = [images[i] for i in indices]
+            try:
+                dets = await self._in_thread(self._predict_locked, holder, batch, opts)
+                for i, per_image in zip(indices, dets, strict=True):
+                    results[i] = [d.as_dict() for d in per_image]
+            except Exception as exc:
+                failure = _Failed(self._domain_error(exc))
+                for i in indices:
+                    results[i] = failure
+        return results
+
+    def _predict_locked(self, holder: LoadedModel, images: list[Any], opts: Any) -> Any:
+        with holder.lock:
+            return self.backend.predict(holder.get(), images, opts)
+
+    def _domain_error(self, exc: Exception) -> Exception:
+        from raysight.errors import Invalid, RaysightError, Unavailable
+
+        if isinstance(exc, RaysightError):
+            return exc
+        if isinstance(exc, NotImplementedError):
+            return Invalid(f"{self.backend_name} models have no predict")
+        log.exception("%s predict failed", self.backend_name, exc_info=exc)
+        return Unavailable(f"inference failed: {type(exc).__name__}: {exc}")
+
+    # -- eviction ------------------------------------------------------------------------------
+    def _cache(self) -> Any:
+        """Serve's LRU of this replica's multiplexed function (None before the first load)."""
+        return getattr(self._load_fn, _MULTIPLEX_ATTR, None)
+
+    def loaded_keys(self) -> list[str]:
+        wrapper = self._cache()
+        return list(wrapper.models) if wrapper is not None else []
+
+    async def evict(self, model_id: str) -> list[str]:
+        """Drop every loaded version of `model_id` from this replica; returns the dropped keys.
+
+        Serve has no public "unload" for multiplexed models: this pops the key from the replica's
+        multiplex LRU (and asks Serve to re-publish this replica's model ids so routing follows).
+        The holder is emptied too, so memory is released even if Serve's internals change."""
+        wrapper = self._cache()
+        if wrapper is None:
+            return []
+        dropped = [k for k in list(wrapper.models) if k.split("@", 1)[0] == model_id]
+        for key in dropped:
+            holder = wrapper.models.pop(key, None)
+            if isinstance(holder, LoadedModel):
+                holder.model = None
+        if dropped:
+            self.stats["evictions"] += len(dropped)
+            wrapper._push_multiplexed_replica_info = True
+            log.info("%s: evicted %s", self.backend_name, dropped)
+        return dropped
+
+    def _ensure_reconciler(self) -> None:
+        if self._reconciler is None and self.options.reconcile_interval_s > 0:
+            self._reconciler = asyncio.get_running_loop().create_task(self._reconcile_forever())
+
+    async def _reconcile_forever(self) -> None:
+        """Every replica checks its own registry models against the registry: a deleted model or an
+        outdated version is dropped. This is the reliable half of eviction (Serve cannot broadcast a
+        call to all replicas); services.inference.evict is the immediate, best-effort half."""
+        while True:
+            await asyncio.sleep(self.options.reconcile_interval_s)
+            try:
+                await self.reconcile()
+            except Exception:
+                log.exception("reconciling loaded models failed")
+
+    async def reconcile(self) -> list[str]:
+        from raysight.errors import NotFound
+        from raysight.services import models
+
+        dropped: list[str] = []
+        for key in self.loaded_keys():
+            if key.startswith("builtin:"):
+                continue
+            model_id = key.split("@", 1)[0]
+            try:
+                _, current = await asyncio.to_thread(models.serving_key, ctx=self.platform, model_id=model_id)
+            except NotFound:
+                current = None
+            if current != key:
+                wrapper = self._cache()
+                holder = wrapper.models.pop(key, None) if wrapper is not None else None
+                if holder is not None:
+                    holder.model = None
+                    wrapper._push_multiplexed_replica_info = True
+                    self.stats["evictions"] += 1
+                    dropped.append(key)
+        return dropped
+
+    # -- introspection -------------------------------------------------------------------------
+    async def info(self) -> dict[str, Any]:
+        """What /health and tests want to know about this replica."""
+        import torch
+        from ray import get_runtime_context
+
+        return {
+            "backend": self.backend_name,
+            "device": self.device,
+            "cuda_available": bool(torch.cuda.is_available()),
+            "num_gpus": self.options.num_gpus,
+            "gpu_ids": [str(g) for g in get_runtime_context().get_accelerator_ids().get("GPU", [])],
+            "assigned_resources": dict(get_runtime_context().get_assigned_resources()),
+            "torch_threads": await self._in_thread(torch.get_num_threads),
+            "loaded_models": self.loaded_keys(),
+            "max_num_models_per_replica": self.options.max_num_models_per_replica,
+            "max_batch_size": self.options.max_batch_size,
+            "batch_wait_timeout_s": self.options.batch_wait_timeout_s,
+            "pid": os.getpid(),
+            "stats": dict(self.stats),
+        }
+
+    def reconfigure_batching(self, max_batch_size: int, batch_wait_timeout_s: float) -> None:
+        """Change batching on this replica (the batch wrapper's public setters)."""
+        self.options.max_batch_size = int(max_batch_size)
+        self.options.batch_wait_timeout_s = float(batch_wait_timeout_s)
+        self._predict_batch.set_max_batch_size(self.options.max_batch_size)
+        self._predict_batch.set_batch_wait_timeout_s(self.options.batch_wait_timeout_s)
+
+    def check_health(self) -> None:
+        """Serve's health check: the replica is alive while its event loop answers."""

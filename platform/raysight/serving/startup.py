@@ -2,10 +2,34 @@
 
 from __future__ import annotations
 
+import logging
+
 from raysight.context import Platform
+
+log = logging.getLogger(__name__)
 
 
 def on_ingress_start(platform: Platform) -> None:
     from raysight.services import tasks
 
     tasks.fail_interrupted(ctx=platform)
+    start_trainer(platform)
+
+
+def start_trainer(platform: Platform) -> None:
+    """Attach the training supervisor and reconcile job records with it.
+
+    The supervisor is a detached actor: if only this ingress restarted (the cluster survived), it
+    still runs its jobs and they stay 'running'. If it is new (the cluster restarted), creating it
+    marks every job the records call running as stopped ("interrupted: server restarted") and
+    queues the queued ones again."""
+    import ray
+
+    if not ray.is_initialized():
+        return
+    from raysight.training.client import TrainerClient
+
+    client = TrainerClient.attach(platform)
+    counts = client.reconcile()
+    if any(counts.values()):
+        log.info("training jobs reconciled at start-up: %s", counts)

@@ -1,7 +1,106 @@
-"""Native API: infer (specs/platform-api.md)."""
+"""Native API: inference (specs/platform-api.md, 推理服务 / Inference Service).
+
+conf, iou and imgsz may come as form fields or query parameters (the form wins); out of range is 422.
+Detection models answer with boxes; classification models answer in the same shape: the class, its
+confidence, and the whole image as bbox. The video stream's events are documented on
+services.video.stream_video.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import StreamingResponse
+
+from raysight.api.deps import platform
+from raysight.context import Platform
+from raysight.services import inference, video
 
 router = APIRouter(tags=["infer"])
+
+UnitForm = Annotated[float | None, Form(ge=0.0, le=1.0)]
+SizeForm = Annotated[int | None, Form(ge=32, le=4096)]
+ConfQuery = Annotated[float | None, Query(ge=0.0, le=1.0, alias="conf")]
+IouQuery = Annotated[float | None, Query(ge=0.0, le=1.0, alias="iou")]
+SizeQuery = Annotated[int | None, Query(ge=32, le=4096, alias="imgsz")]
+
+
+def _pick(form: Any, query: Any, default: Any) -> Any:
+    return form if form is not None else query if query is not None else default
+
+
+async def _read_image(ctx: Platform, file: UploadFile) -> bytes:
+    return await inference.read_all(file.read, limit=ctx.settings.max_upload_bytes, what=file.filename or "file")
+
+
+@router.post("/infer/{model_id}")
+async def infer_image(
+    model_id: str,
+    file: UploadFile = File(..., description="Image (jpg, jpeg, png, bmp, webp)"),
+    conf: UnitForm = None, iou: UnitForm = None, imgsz: SizeForm = None,
+    conf_q: ConfQuery = None, iou_q: IouQuery = None, imgsz_q: SizeQuery = None,
+    ctx: Platform = Depends(platform),
+) -> dict[str, Any]:
+    """Detect objects in one image: {model_id, image_path, detections}."""
+    data = await _read_image(ctx, file)
+    results = await inference.infer_uploads(
+        ctx=ctx, model_ids=[model_id], files=[data], conf=_pick(conf, conf_q, 0.25), iou=_pick(iou, iou_q, 0.7),
+        imgsz=_pick(imgsz, imgsz_q, None),
+    )
+    return results[0]
+
+
+@router.post("/infer/batch/run")
+async def infer_batch(
+    model_ids: str = Form(..., description='Comma-separated model ids, e.g. "model_1,model_2"'),
+    files: list[UploadFile] = File(..., description="Image files"),
+    conf: UnitForm = None, iou: UnitForm = None, imgsz: SizeForm = None,
+    conf_q: ConfQuery = None, iou_q: IouQuery = None, imgsz_q: SizeQuery = None,
+    ctx: Platform = Depends(platform),
+) -> dict[str, Any]:
+    """Every model on every image: {"results": [{model_id, image_path, detections}, ...]} (model-major)."""
+    ids = [m.strip() for m in model_ids.split(",") if m.strip()]
+    data = [await _read_image(ctx, f) for f in files]
+    results = await inference.infer_uploads(
+        ctx=ctx, model_ids=ids, files=data, conf=_pick(conf, conf_q, 0.25), iou=_pick(iou, iou_q, 0.7),
+        imgsz=_pick(imgsz, imgsz_q, None),
+    )
+    return {"results": results}
+
+
+@router.post("/infer/video/{model_id}")
+async def infer_video(
+    model_id: str,
+    file: UploadFile = File(..., description="Video file"),
+    conf: UnitForm = None, conf_q: ConfQuery = None,
+    ctx: Platform = Depends(platform),
+) -> dict[str, Any]:
+    """The annotated video, base64 ({model_id, video_data, mime_type, task_id, stats}); stats has
+    total_frames, detections_per_frame, fps (and processing_fps). Tracked as a 'video' task."""
+    threshold = inference.options(conf=_pick(conf, conf_q, 0.25))["conf"]
+    inference.resolve(ctx=ctx, model_id=model_id)
+    source = await video.open_video(ctx=ctx, read=file.read, filename=file.filename)
+    try:
+        return await video.infer_video(ctx=ctx, model_id=model_id, source=source, conf=threshold)
+    finally:
+        source.remove()
+
+
+@router.post("/infer/video/{model_id}/stream")
+async def infer_video_stream(
+    model_id: str,
+    request: Request,
+    file: UploadFile = File(..., description="Video file"),
+    conf: UnitForm = None, conf_q: ConfQuery = None,
+    ctx: Platform = Depends(platform),
+) -> StreamingResponse:
+    """Server-sent events: `event: start`, one `data: {"frame", "image_data", "detections"}` per frame,
+    then `event: end` with the statistics (`event: error` {detail} if inference fails midway)."""
+    threshold = inference.options(conf=_pick(conf, conf_q, 0.25))["conf"]
+    inference.resolve(ctx=ctx, model_id=model_id)
+    source = await video.open_video(ctx=ctx, read=file.read, filename=file.filename)
+    events = video.stream_video(ctx=ctx, model_id=model_id, source=source, conf=threshold,
+                                disconnected=request.is_disconnected)
+    return StreamingResponse(events, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

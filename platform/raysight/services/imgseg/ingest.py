@@ -1,0 +1,251 @@
+"""Screenshot ingest: an image in, low-code components out (componentsMap, componentsTree, page_meta).
+
+Pipeline (all stages timed in page_meta.timings):
+1. region proposals from OpenCV (regions.py: closed outlines + colour blocks) - structure that does
+   not depend on model weights;
+2. OCR (PP-OCR det + cls + rec) for text lines, concurrently with
+3. SAM: one image embedding, then one box prompt per proposal (a few dozen prompts at ~50 ms each on
+   a CPU, instead of the stock generator's 1024-point grid). With trained weights a proposal whose
+   SAM mask agrees with it (IoU >= 0.6) is snapped to the mask's box, and an 8x8 automatic grid adds
+   regions the proposals missed; with untrained weights SAM's answers are reported but not used;
+4. component types: the trained ResNet component classifier when one exists, else rules;
+5. containment nesting, naming (Button-1...), map and tree.
+
+Each ingest is a tracked task (kind "ingest"); the request waits for it up to the request timeout
+(or not at all when the caller asks for async) and otherwise answers task_status 300.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from raysight.context import Platform
+from raysight.errors import RaysightError
+from raysight.services import tasks
+from raysight.services.images import probe
+from raysight.services.imgseg import classify, ocr_ops, sources
+from raysight.services.imgseg.common import SAM_DEFAULT, ReadFailed, TaskNotFound, with_fields
+from raysight.services.imgseg.components import (
+    assign_text,
+    components_map,
+    components_tree,
+    mean_color,
+    merge,
+    name_all,
+    prune,
+)
+from raysight.services.imgseg.regions import Region, background_color, dedupe, iou, propose
+from raysight.services.inference import call
+
+log = logging.getLogger(__name__)
+
+KIND = "ingest"
+MAX_SAM_PROMPTS = 80
+_BACKGROUND = "imgseg_background"
+
+
+def _fmt_time(iso: str | None) -> str | None:
+    return iso.replace("T", " ")[:19] if iso else None
+
+
+async def _sam_stage(ctx: Platform, image: Any, regions: list[Region], sam_key: str) -> tuple[list[Region], dict]:
+    """Box prompts at the proposals (and, with trained weights, an automatic grid)."""
+    meta: dict[str, Any] = {"model": sam_key, "used": False}
+    boxes = [list(r.box) for r in regions[:MAX_SAM_PROMPTS]]
+    try:
+        if not boxes:
+            res = await call(ctx=ctx, backend="sam", model_key=sam_key, op="embed", payload={"image": image})
+            meta.update(weights=res["weights"], model_type=res["model_type"], prompts=0)
+            return regions, meta
+        res = await call(ctx=ctx, backend="sam", model_key=sam_key, op="prompt",
+                         payload={"image": image, "boxes": boxes, "return_masks": False})
+    except RaysightError as exc:
+        log.warning("ingest: SAM unavailable, continuing with proposals only: %s", exc.message)
+        meta["error"] = exc.message
+        return regions, meta
+    meta.update(weights=res["weights"], model_type=res["model_type"], prompts=len(boxes), timings=res["timings"])
+    if res["weights"] != "trained":
+        meta["note"] = "untrained SAM weights: masks computed but not used; structure from proposals and OCR"
+        return regions, meta
+    meta["used"] = True
+    snapped = 0
+    for region, mask in zip(regions, res["masks"], strict=False):
+        x, y, w, h = mask["bbox"]
+        box = (x, y, x + w, y + h)
+        if w > 0 and iou(box, region.box) >= 0.6:
+            region.box, region.score = box, (region.score + float(mask["score"])) / 2
+            region.source += "+sam"
+            snapped += 1
+    extra: list[Region] = []
+    try:
+        auto = await call(ctx=ctx, backend="sam", model_key=sam_key, op="auto_masks",
+                          payload={"image_hash": res["image_hash"], "points_per_side": 8,
+                                   "pred_iou_thresh": 0.9, "stability_score_thresh": 0.92})
+        for m in auto["masks"]:
+            x, y, w, h = m["bbox"]
+            box = (x, y, x + w, y + h)
+            if w >= 24 and h >= 16 and all(iou(box, r.box) < 0.5 for r in regions):
+                extra.append(Region(box, "sam", float(m["predicted_iou"])))
+    except RaysightError as exc:
+        meta["auto_error"] = exc.message
+    meta.update(snapped=snapped, added=len(extra))
+    return dedupe(regions + extra), meta
+
+
+async def analyse(*, ctx: Platform, image: Any, sam_key: str = SAM_DEFAULT, classifier_id: str | None = None,
+                  use_sam: bool = True) -> dict[str, Any]:
+    """componentsMap, componentsTree and page_meta of one RGB screenshot."""
+    H, W = image.shape[:2]
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    regions = await asyncio.to_thread(propose, image)
+    timings["proposals_s"] = round(time.perf_counter() - t0, 3)
+
+    async def timed(name: str, coro: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return await coro
+        finally:
+            timings[name] = round(time.perf_counter() - start, 3)
+
+    sam_coro = timed("sam_s", _sam_stage(ctx, image, regions, sam_key)) if use_sam else None
+    ocr_coro = timed("ocr_s", ocr_ops.ocr(ctx=ctx, image=image))
+    if sam_coro is not None:
+        ocr_res, (regions, sam_meta) = await asyncio.gather(ocr_coro, sam_coro)
+    else:
+        ocr_res, sam_meta = await ocr_coro, {"used": False, "skipped": True}
+    lines = ocr_ops.text_lines(ocr_res)
+
+    t1 = time.perf_counter()
+    comps = merge(regions, lines)
+    assign_text(comps, lines)
+    page_bg = background_color(image)
+    record = classify.resolve_model(ctx=ctx, model_id=classifier_id, required=bool(classifier_id))
+    widgets = [c for c in comps if c.source != "ocr"]
+    if record is not None and widgets:
+        labels = await classify.classify_crops(ctx=ctx, model_id=record["model_id"],
+                                               crops=[classify.crop(image, c.box) for c in widgets])
+        for c, (label, conf) in zip(widgets, labels, strict=True):
+            c.type, c.confidence = label or "Image", conf
+        classifier = {"kind": "resnet", "model_id": record["model_id"]}
+    else:
+        for c in widgets:
+            c.type, c.confidence = classify.heuristic(image, c, page_bg)
+        classifier = {"kind": "rules", "note": "no trained component classifier (tag imgseg-components)"}
+    for c in comps:
+        if c.background is None and c.source != "ocr":
+            c.background = mean_color(image, c.box)
+        if c.color is None and c.texts and c.texts[0].color:
+            c.color = c.texts[0].color
+    kept = prune(comps)
+    name_all(kept)
+    roots = sorted((c for c in kept if c.parent is None), key=lambda c: (c.box[1], c.box[0]))
+    timings["compose_s"] = round(time.perf_counter() - t1, 3)
+    timings["total_s"] = round(time.perf_counter() - t0, 3)
+    return {
+        "components_map": components_map(kept),
+        "components_tree": components_tree(roots, W, H),
+        "page_meta": {
+            "width": int(W), "height": int(H),
+            "background_color": [int(v) for v in page_bg],
+            "component_count": len(kept),
+            "sam": sam_meta,
+            "ocr": {"engine": ocr_res.get("engine"), "lines": len(lines)},
+            "classifier": classifier,
+            "timings": timings,
+        },
+    }
+
+
+# -- the tracked task -------------------------------------------------------------------------------
+async def _prepare_source(*, ctx: Platform, data: bytes | None, image_url: str | None,
+                          own_hosts: set[str] | None) -> tuple[Any, str]:
+    if data:
+        image = await asyncio.to_thread(sources.decode, data)
+        suffix = probe(data).suffix
+        path = ctx.workspace.new_upload_path("ingest", suffix)
+        await asyncio.to_thread(path.write_bytes, data)
+        return image, f"/uploads/{path.name}"
+    src = await sources.read_url(ctx=ctx, url=image_url or "", own_hosts=own_hosts)
+    return src.image, src.url
+
+
+def _write_result(ctx: Platform, task_id: str, result: dict[str, Any]) -> None:
+    folder = ctx.workspace.task_dir(task_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "result.json").write_text(json.dumps(result, ensure_ascii=False))
+
+
+async def ingest(*, ctx: Platform, data: bytes | None = None, image_url: str | None = None,
+                 user_id: str = "anonymous", own_hosts: set[str] | None = None, wait: bool = True,
+                 sam_key: str = SAM_DEFAULT, use_sam: bool = True) -> dict[str, Any]:
+    """Start an ingest task; wait for it up to the request timeout unless `wait` is False.
+    Returns {task_id, task_status (200 or 300), [components_map, components_tree, page_meta]}."""
+    if not data and not (image_url or "").strip():
+        from raysight.errors import Invalid
+
+        raise Invalid("either image or image_url is required", code="missing_input")
+    task_id = tasks.create(ctx=ctx, kind=KIND, owner=user_id,
+                           params={"user_id": user_id, "image_url": image_url, "upload": bool(data)})
+
+    async def work(progress: Any) -> dict[str, Any]:
+        image, url = await _prepare_source(ctx=ctx, data=data, image_url=image_url, own_hosts=own_hosts)
+        progress(0.1)
+        result = await analyse(ctx=ctx, image=image, sam_key=sam_key, use_sam=use_sam)
+        result["page_meta"]["image_url"] = url
+        await asyncio.to_thread(_write_result, ctx, task_id, result)
+        return result
+
+    async def runner() -> dict[str, Any]:
+        try:
+            return await tasks.run(ctx=ctx, task_id=task_id, work=work)
+        except RaysightError as exc:
+            tasks.update(ctx=ctx, task_id=task_id, result={"error_code": exc.code, "message": exc.message})
+            raise
+
+    job = asyncio.ensure_future(runner())
+    background: set[asyncio.Future[Any]] = ctx.extras.setdefault(_BACKGROUND, set())
+    background.add(job)
+    job.add_done_callback(background.discard)
+    job.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved: no "never retrieved" noise
+    if wait:
+        done, _ = await asyncio.wait({job}, timeout=max(1.0, ctx.settings.request_timeout_s * 0.9))
+        if job in done:
+            exc = job.exception()
+            if isinstance(exc, RaysightError):
+                raise with_fields(exc, task_id=task_id)
+            if exc is not None:
+                raise with_fields(RaysightError(f"ingest failed: {type(exc).__name__}"), task_id=task_id)
+            return {"task_id": task_id, "task_status": 200, **job.result()}
+    return {"task_id": task_id, "task_status": 300}
+
+
+TASK_STATUS = {"pending": 300, "running": 300, "completed": 200, "failed": 400, "cancelled": 400}
+
+
+def status(*, ctx: Platform, task_id: str) -> dict[str, Any]:
+    """ingest_status: the task's state, with its result once done."""
+    from raysight.errors import NotFound
+
+    try:
+        task = tasks.get(ctx=ctx, task_id=task_id, kind=KIND)
+    except NotFound as exc:
+        raise with_fields(TaskNotFound(f"task '{task_id}' does not exist"), task_id=task_id) from exc
+    out: dict[str, Any] = {"task_id": task_id, "task_status": TASK_STATUS.get(task["status"], 400),
+                           "created_at": _fmt_time(task["created_at"]), "progress": task["progress"]}
+    if task["status"] in ("completed", "failed", "cancelled"):
+        out["finished_at"] = _fmt_time(task["updated_at"])
+    if task["status"] == "completed":
+        out["result"] = task["result"]
+    elif task["status"] in ("failed", "cancelled"):
+        info = task["result"] or {}
+        out["error"] = task["error"]
+        out["error_code"] = info.get("error_code", "error")
+    return out
+
+
+__all__ = ["ReadFailed", "analyse", "ingest", "status"]

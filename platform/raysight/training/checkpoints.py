@@ -1,0 +1,44 @@
+"""Reading a job's Ray Train storage (plain Python, no Ray): which checkpoint a resume will start from.
+
+Ray Train V2 keeps `checkpoint_manager_snapshot.json` in the run folder (<workspace>/jobs/<job id>/);
+its `latest_checkpoint_result` is what `ray.train.get_checkpoint()` returns when the run is rebuilt
+with the same name and storage path. A checkpoint a worker wrote but the controller had not yet
+registered when the run was stopped or killed is not in it, so the snapshot, not the last report,
+is the truth for `checkpoint_epoch`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+SNAPSHOT = "checkpoint_manager_snapshot.json"
+
+
+def latest(run_dir: Path) -> dict[str, Any] | None:
+    """{"path", "metrics"} of the run's latest registered checkpoint, or None."""
+    try:
+        snapshot = json.loads((Path(run_dir) / SNAPSHOT).read_text())
+    except (OSError, ValueError):
+        return None
+    result = snapshot.get("latest_checkpoint_result")
+    if not result or not result.get("checkpoint_dir_name"):
+        return None
+    path = Path(run_dir) / result["checkpoint_dir_name"]
+    if not path.is_dir():
+        return None
+    return {"path": str(path), "metrics": dict(result.get("metrics") or {})}
+
+
+def latest_epoch(run_dir: Path) -> int | None:
+    """The epoch of the checkpoint a resume starts from (None when there is none)."""
+    found = latest(run_dir)
+    if found is None:
+        return None
+    meta_file = Path(found["path"]) / "meta.json"
+    try:
+        return int(json.loads(meta_file.read_text())["epoch"])
+    except (OSError, ValueError, KeyError):
+        epoch = found["metrics"].get("epoch")
+        return int(epoch) if epoch is not None else None

@@ -1,0 +1,75 @@
+"""The handle services use to reach the job supervisor (attached as ``ctx.extras["trainer"]``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from raysight.context import Platform
+from raysight.settings import ray_env
+from raysight.training.supervisor import NAMESPACE, RemoteSupervisor, supervisor_name
+
+log = logging.getLogger(__name__)
+CALL_TIMEOUT_S = 60.0
+
+
+class TrainerClient:
+    """submit / stop / active over the workspace's supervisor actor (created on first use, detached).
+
+    The supervisor is pinned to this process's node: it appends to the job logs and the SQLite
+    database of the workspace, which live there."""
+
+    def __init__(self, ctx: Platform) -> None:
+        self.settings = ctx.settings
+        self.name = supervisor_name(ctx.settings)
+        self._actor: Any = None
+
+    @classmethod
+    def attach(cls, ctx: Platform) -> TrainerClient:
+        client = cls(ctx)
+        client.actor()  # creates (and thereby reconciles) or finds it now
+        ctx.extras["trainer"] = client
+        return client
+
+    def actor(self) -> Any:
+        if self._actor is None:
+            self._actor = RemoteSupervisor.options(
+                name=self.name,
+                namespace=NAMESPACE,
+                lifetime="detached",
+                get_if_exists=True,
+                runtime_env={"env_vars": ray_env()},
+                scheduling_strategy=NodeAffinitySchedulingStrategy(
+                    node_id=ray.get_runtime_context().get_node_id(), soft=True
+                ),
+            ).remote(self.settings.as_args())
+            ray.get(self._actor.ping.remote(), timeout=CALL_TIMEOUT_S)
+        return self._actor
+
+    def _call(self, method: str, *args: Any, timeout: float = CALL_TIMEOUT_S) -> Any:
+        try:
+            return ray.get(getattr(self.actor(), method).remote(*args), timeout=timeout)
+        except ray.exceptions.RayActorError:
+            self._actor = None  # the supervisor died: a new one reconciles, then retry once
+            return ray.get(getattr(self.actor(), method).remote(*args), timeout=timeout)
+
+    def submit(self, job_id: str) -> str:
+        return str(self._call("submit", job_id))
+
+    def stop(self, job_id: str) -> str:
+        return str(self._call("stop", job_id, timeout=self.settings.train_stop_timeout_s + 60))
+
+    def active(self) -> dict[str, list[str]]:
+        return dict(self._call("active"))
+
+    def reconcile(self) -> dict[str, int]:
+        return dict(self._call("reconcile"))
+
+    def shutdown(self) -> None:
+        """Kill the supervisor (tests; running jobs die with it)."""
+        if self._actor is not None:
+            ray.kill(self._actor)
+            self._actor = None

@@ -1,0 +1,59 @@
+"""One run of a training job: a TorchTrainer built from the job spec, executed by `run_job` (a Ray task
+the supervisor owns, so that `ray.cancel` on it stops the run and keeps its checkpoints).
+
+Every run of a job uses RunConfig(name=<job id>, storage_path=<workspace>/jobs): Ray Train V2 then
+restores the run's checkpoint manager from that folder, so a rebuilt trainer resumes from the last
+checkpoint (after a stop, a failure or a restart of the whole platform).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+from ray.train.torch import TorchTrainer
+
+from raysight.settings import Settings
+from raysight.training.worker import run_worker
+
+
+def scaling_config(settings: Settings, num_workers: int) -> ScalingConfig:
+    resources: dict[str, float] = {"CPU": float(settings.train_cpus_per_worker)}
+    if settings.train_use_gpu:
+        resources["GPU"] = float(settings.train_gpus_per_worker)
+    return ScalingConfig(num_workers=num_workers, use_gpu=settings.train_use_gpu, resources_per_worker=resources)
+
+
+def needed_resources(settings: Settings, num_workers: int) -> dict[str, float]:
+    """What a run of `num_workers` workers takes from the cluster (for the supervisor's queue)."""
+    need = {"CPU": float(settings.train_cpus_per_worker) * num_workers}
+    if settings.train_use_gpu:
+        need["GPU"] = float(settings.train_gpus_per_worker) * num_workers
+    return need
+
+
+def build_trainer(spec: dict[str, Any], settings: Settings) -> TorchTrainer:
+    """spec: {"job_id", "ctx" (TrainContext as dict + supervisor), "num_workers", "fn"}."""
+    config = {**spec["ctx"], "fn": spec["fn"]}
+    run_config = RunConfig(
+        name=spec["job_id"],
+        storage_path=str(settings.workspace_dir / "jobs"),
+        checkpoint_config=CheckpointConfig(num_to_keep=max(1, settings.train_checkpoints_keep)),
+        failure_config=FailureConfig(max_failures=settings.train_max_failures),
+    )
+    return TorchTrainer(
+        run_worker,
+        train_loop_config=config,
+        scaling_config=scaling_config(settings, int(spec["num_workers"])),
+        run_config=run_config,
+    )
+
+
+@ray.remote(num_cpus=0, max_retries=0)
+def run_job(spec: dict[str, Any], settings_args: dict[str, Any]) -> dict[str, Any]:
+    """Run fit() to the end. Returns the final checkpoint's folder (the run's artifacts) and metrics."""
+    settings = Settings(**settings_args)
+    result = build_trainer(spec, settings).fit()
+    checkpoint = result.checkpoint
+    return {"checkpoint": checkpoint.path if checkpoint is not None else None, "metrics": dict(result.metrics or {})}

@@ -1,0 +1,243 @@
+"""The job supervisor: one detached, named Ray actor per workspace that queues jobs, starts their runs,
+stops them, records progress, appends worker log lines to the job logs, and registers the models of
+finished runs.
+
+- Queue: a job starts when fewer than settings.max_concurrent_jobs run and the cluster has the CPUs /
+  GPUs its workers need; otherwise it stays `queued` and starts by itself when room frees.
+- Run: `runner.run_job` is a Ray task owned by this actor; it runs TorchTrainer.fit().
+- Stop: `ray.cancel` on that task (fit() aborts the run gracefully, checkpoints stay); forced after
+  settings.train_stop_timeout_s.
+- Liveness: the actor is detached, so it outlives an ingress replica. A new ingress asks it which
+  jobs it holds (`active`); a job the record calls running that no supervisor holds was interrupted.
+  A supervisor that starts fresh (new cluster) reconciles at once: such jobs become `stopped` with
+  error "interrupted: server restarted"; queued jobs are queued again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from typing import Any
+
+import ray
+
+from raysight.context import Platform
+from raysight.errors import RaysightError
+from raysight.services import training as jobs
+from raysight.settings import Settings
+from raysight.training import logs as joblog
+from raysight.training.runner import needed_resources, run_job
+
+log = logging.getLogger(__name__)
+NAMESPACE = "raysight"
+POLL_S = 0.5
+
+
+def supervisor_name(settings: Settings) -> str:
+    """One supervisor per workspace and database (several platforms may share a cluster)."""
+    key = f"{settings.workspace_dir}|{settings.db_url}".encode()
+    return f"raysight-train-{hashlib.sha1(key).hexdigest()[:12]}"
+
+
+class TrainSupervisor:
+    def __init__(self, settings_args: dict[str, Any]) -> None:
+        self.settings_args = dict(settings_args)
+        self.settings = Settings(**settings_args)
+        self.ctx = Platform.create(self.settings, migrate=False)
+        self.name = supervisor_name(self.settings)
+        self.lock = threading.RLock()
+        self.queue: list[str] = []
+        self.running: dict[str, ray.ObjectRef] = {}
+        self.stopping: set[str] = set()
+        self.errors: dict[str, str] = {}
+        self.started_at: dict[str, tuple[float, int]] = {}  # job -> (monotonic start, first epoch)
+        self.ended: dict[str, threading.Event] = {}  # set once a run's end is recorded
+        self.reconcile()
+        threading.Thread(target=self._watch, name="train-supervisor", daemon=True).start()
+
+    # -- queries --------------------------------------------------------------------------------------
+    def ping(self) -> str:
+        return self.name
+
+    def active(self) -> dict[str, list[str]]:
+        with self.lock:
+            return {"running": sorted(self.running), "queued": list(self.queue)}
+
+    # -- queue -----------------------------------------------------------------------------------------
+    def reconcile(self) -> dict[str, int]:
+        """Bring the records in line with what this supervisor holds (at its start and when a new
+        ingress starts): running-but-not-held jobs were interrupted; queued ones wait here again."""
+        interrupted = requeued = 0
+        with self.lock:
+            for job_id, status in jobs.active_jobs(ctx=self.ctx):
+                if job_id in self.running or job_id in self.queue:
+                    continue
+                if status == jobs.RUNNING:
+                    jobs.mark_stopped(ctx=self.ctx, job_id=job_id, error=jobs.INTERRUPTED)
+                    jobs.log(self.ctx, job_id, "Interrupted: the server restarted while this job ran; "
+                                               "resume it to continue from its last checkpoint")
+                    interrupted += 1
+                else:
+                    self.queue.append(job_id)
+                    requeued += 1
+        self._schedule()
+        return {"interrupted": interrupted, "requeued": requeued}
+
+    def submit(self, job_id: str) -> str:
+        with self.lock:
+            if job_id not in self.running and job_id not in self.queue:
+                self.queue.append(job_id)
+        self._schedule()
+        with self.lock:
+            return jobs.RUNNING if job_id in self.running else jobs.QUEUED
+
+    def _room(self, spec: dict[str, Any]) -> bool:
+        if len(self.running) >= max(1, self.settings.max_concurrent_jobs):
+            return False
+        available = ray.available_resources()
+        need = needed_resources(self.settings, int(spec["num_workers"]))
+        return all(available.get(k, 0.0) + 1e-6 >= v for k, v in need.items())
+
+    def _schedule(self) -> None:
+        with self.lock:
+            for job_id in list(self.queue):
+                try:
+                    spec = jobs.job_spec(ctx=self.ctx, job_id=job_id)
+                except RaysightError as exc:  # dataset or base model gone meanwhile
+                    self.queue.remove(job_id)
+                    jobs.fail_job(ctx=self.ctx, job_id=job_id, error=exc.message)
+                    continue
+                if not self._room(spec):
+                    break  # first in, first out
+                self.queue.remove(job_id)
+                self._start(job_id, spec)
+
+    def _start(self, job_id: str, spec: dict[str, Any]) -> None:
+        backend = self.ctx.plugins.backend(spec["plugin"])
+        spec["fn"] = backend.train_loop()
+        spec["ctx"].update(supervisor=self.name, namespace=NAMESPACE)
+        self.errors.pop(job_id, None)
+        self.stopping.discard(job_id)
+        self.running[job_id] = run_job.remote(spec, self.settings_args)
+        self.ended[job_id] = threading.Event()
+        self.started_at[job_id] = (time.monotonic(), -1)
+        jobs.mark_running(ctx=self.ctx, job_id=job_id)
+        jobs.log(self.ctx, job_id, f"Running: {spec['num_workers']} Ray Train worker(s)")
+
+    # -- stop -----------------------------------------------------------------------------------------
+    def stop(self, job_id: str) -> str:
+        """Stop a queued or running job; returns when its run has ended."""
+        with self.lock:
+            if job_id in self.queue:
+                self.queue.remove(job_id)
+                jobs.mark_stopped(ctx=self.ctx, job_id=job_id)
+                jobs.log(self.ctx, job_id, "Stopped before it started")
+                return jobs.STOPPED
+            ref = self.running.get(job_id)
+            if ref is None:
+                return "unknown"
+            self.stopping.add(job_id)
+            ended = self.ended[job_id]
+        ray.cancel(ref)
+        ready, _ = ray.wait([ref], timeout=self.settings.train_stop_timeout_s)
+        if not ready:
+            ray.cancel(ref, force=True)
+            ray.wait([ref], timeout=30)
+        self._finalize(job_id)
+        ended.wait(timeout=60)  # the watcher may be the one recording the end
+        return jobs.STOPPED
+
+    # -- calls from the workers --------------------------------------------------------------------------
+    def append_log(self, job_id: str, lines: list[str]) -> None:
+        joblog.append(self.ctx.workspace.job_log(job_id), lines)
+
+    def note_error(self, job_id: str, message: str) -> None:
+        self.errors[job_id] = message
+
+    def resumed(self, job_id: str, epoch: int) -> None:
+        with self.lock:
+            if job_id in self.running:
+                self.started_at[job_id] = (time.monotonic(), epoch)
+                jobs.record_resumed(ctx=self.ctx, job_id=job_id, epoch=epoch)
+
+    def progress(self, job_id: str, epoch: int, metrics: dict[str, Any], checkpointed: bool) -> None:
+        with self.lock:
+            if job_id not in self.running or job_id in self.stopping:
+                return
+            job = jobs.get_job(ctx=self.ctx, job_id=job_id)
+            start, first = self.started_at.get(job_id, (time.monotonic(), 0))
+            if first < 0:  # a fresh run: epochs counted from 0
+                first = 0
+                self.started_at[job_id] = (start, first)
+            done = max(1, epoch - first)
+            eta = (time.monotonic() - start) / done * max(0, job["epochs"] - epoch)
+            jobs.record_epoch(ctx=self.ctx, job_id=job_id, epoch=epoch, metrics=metrics,
+                              checkpointed=checkpointed, eta_s=round(eta, 1))
+
+    # -- completion ---------------------------------------------------------------------------------------
+    def _watch(self) -> None:
+        while True:
+            try:
+                with self.lock:
+                    refs = dict(self.running)
+                if refs:
+                    ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=POLL_S)
+                    for job_id, ref in refs.items():
+                        if ref in ready:
+                            self._finalize(job_id)
+                else:
+                    time.sleep(POLL_S)
+                self._schedule()
+            except Exception:  # the watcher must survive anything
+                log.exception("training supervisor loop")
+                time.sleep(POLL_S)
+
+    def _finalize(self, job_id: str) -> None:
+        """Record the end of a run (once: whoever pops the job does it)."""
+        with self.lock:
+            ref = self.running.pop(job_id, None)
+            stopped = job_id in self.stopping
+            self.stopping.discard(job_id)
+            self.started_at.pop(job_id, None)
+            ended = self.ended.pop(job_id, None)
+        if ref is None:
+            return
+        try:
+            self._record_end(job_id, ref, stopped)
+        finally:
+            if ended is not None:
+                ended.set()
+            self._schedule()
+
+    def _record_end(self, job_id: str, ref: ray.ObjectRef, stopped: bool) -> None:
+        try:
+            out = ray.get(ref, timeout=60)
+        except Exception as exc:
+            if stopped:
+                jobs.mark_stopped(ctx=self.ctx, job_id=job_id)
+                epoch = jobs.get_job(ctx=self.ctx, job_id=job_id)["checkpoint_epoch"]
+                jobs.log(self.ctx, job_id, f"Stopped; the checkpoint of epoch {epoch} is kept for resume"
+                         if epoch else "Stopped before its first checkpoint")
+            else:
+                jobs.fail_job(ctx=self.ctx, job_id=job_id, error=self.errors.pop(job_id, None) or _reason(exc))
+            return
+        try:
+            if not out.get("checkpoint"):
+                raise RuntimeError("the run ended without a final checkpoint")
+            jobs.complete_job(ctx=self.ctx, job_id=job_id, artifacts=out["checkpoint"])
+        except Exception as exc:
+            log.exception("registering the model of %s", job_id)
+            message = exc.message if isinstance(exc, RaysightError) else f"{type(exc).__name__}: {exc}"
+            jobs.fail_job(ctx=self.ctx, job_id=job_id, error=f"registering the model failed: {message}")
+
+
+def _reason(exc: BaseException) -> str:
+    """A short reason from a Ray error (its first meaningful line)."""
+    text = str(exc).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith(" ")]
+    return (lines[-1] if lines else type(exc).__name__)[:2000]
+
+
+RemoteSupervisor = ray.remote(num_cpus=0, max_concurrency=64, max_restarts=0)(TrainSupervisor)

@@ -1,0 +1,205 @@
+"""The imgseg dialect end to end: envelopes and error codes (no Ray), then ingest, OCR and SAM
+through the real Serve application (session Ray cluster)."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+
+from tests.imgseg_gen import LABELS, iou, png_bytes, screenshot, widget_crop
+
+
+def env_ok(body: dict) -> dict:
+    assert body["code"] == 100 and body["status"] == 200, body
+    return body["payload"]
+
+
+def env_err(body: dict, err: int | str) -> dict:
+    assert body["code"] == -3000 and body["payload"]["err"] == err, body
+    return body["payload"]
+
+
+# -- no Ray: validation, URL safety, task lookups ---------------------------------------------------
+def test_ingest_needs_input_and_refuses_unsafe_urls(client) -> None:
+    env_err(client.post("/ingest").json(), 807)
+    p = env_err(client.post("/imgSeg/v1/ingest", params={"image_url": "http://127.0.0.1/x.png"}).json(), 807)
+    assert p["task_status"] == 400 and p["task_id"].startswith("ingest_")
+    env_err(client.post("/compat/imgseg/ingest", data={"image_url": "file:///etc/passwd"}).json(), 807)
+
+
+def test_bad_image_upload(client) -> None:
+    body = client.post("/ingest", files={"image": ("x.png", b"not an image", "image/png")}).json()
+    env_err(body, 801)
+
+
+def test_unknown_task(client) -> None:
+    p = env_err(client.get("/ingest/status", params={"task_id": "ingest_nope"}).json(), 803)
+    assert p["task_id"] == "ingest_nope"
+    env_err(client.get("/imgSeg/v1/ingest/result", params={"task_id": "x"}).json(), 803)
+    body = client.post("/imgSeg/v1/resnetTrainProgress", json={"train_task_id": "Train-imgseg-x",
+                                                                 "user_id": "u1", "task_type": "train"}).json()
+    assert env_err(body, 803)["user_id"] == "u1"
+
+
+def test_predict_errors(client) -> None:
+    env_err(client.post("/imgSeg/v1/predictText", json={"user_id": "u", "image_url_list": ["http://10.0.0.1/a"]})
+            .json(), "601")
+    env_err(client.post("/imgSeg/v1/predictSam", json={"image_url": 5, "topic_id": "t"}).json(), 806)
+    body = client.post("/imgSeg/v1/predictSam3", json={"image_url": "/uploads/none.png", "points": [[1, 1]]}).json()
+    assert body["code"] == 100 and body["payload"]["err"] == "DATA_FORMAT_ERROR"
+    assert body["payload"]["task_status"] == 400
+    env_err(client.post("/imgSeg/v1/predictResnet", json={"image_url_list": ["/uploads/a.png"],
+                                                          "model_id": "model_missing"}).json(), 805)
+    env_err(client.post("/imgSeg/v1/resnetTrainStart", json={"user_id": "nobody"}).json(), 804)
+
+
+def test_get_train_data_statuses(client, ctx) -> None:
+    rng = random.Random(0)
+    good = ctx.workspace.uploads / "good.png"
+    good.write_bytes(png_bytes(widget_crop("Button", rng)))
+    from PIL import Image
+
+    big = ctx.workspace.uploads / "big.png"
+    Image.new("RGB", (800, 40), (0, 0, 0)).save(big)
+    tiny = ctx.workspace.uploads / "tiny.png"
+    Image.new("RGB", (20, 20), (0, 0, 0)).save(tiny)
+    dataset = {
+        "a": {"url": "/uploads/good.png", "component_type": "Button"},
+        "b": {"url": "/uploads/big.png", "component_type": "Button"},
+        "c": {"url": "/uploads/good.png", "component_type": "Spaceship"},
+        "d": {"url": "/uploads/tiny.png", "component_type": "Spaceship"},
+        "e": {"url": "/uploads/missing.png", "component_type": "Input"},
+        "f": {"url": "", "component_type": "Input"},
+        "g": {"url": "http://169.254.169.254/", "component_type": "Input"},
+    }
+    body = client.post("/imgSeg/v1/getTrainData", json={"user_id": "u1", "dataset": dataset}).json()
+    assert body["code"] == -3000 and body["status"] == 400
+    assert body["payload"]["get_info"] == {"a": 900, "b": 601, "c": 602, "d": 603, "e": 902, "f": 901, "g": 901}
+    ok = client.post("/imgSeg/v1/getTrainData", json={"user_id": "u1", "dataset": {"a": dataset["a"]}}).json()
+    assert env_ok(ok)["get_info"] == {"a": 900}
+
+
+# -- under Ray Serve -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def shot_url(server: str) -> tuple[str, list, dict]:
+    import httpx
+
+    image, widgets = screenshot()
+    with httpx.Client(base_url=server, timeout=300) as c:
+        body = c.post("/ingest", files={"image": ("shot.png", png_bytes(image), "image/png")}).json()
+    payload = env_ok(body)
+    return payload["page_meta"]["image_url"], widgets, payload
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_ingest_finds_widgets(http, shot_url) -> None:
+    url, widgets, payload = shot_url
+    assert payload["task_status"] == 200 and payload["task_id"].startswith("ingest_")
+    assert payload["page_meta"]["width"] == 1280 and payload["page_meta"]["sam"]["weights"] == "untrained"
+    comps = list(payload["components_map"].values())
+    for w in widgets:
+        boxes = [(c["props"]["style"]["left"], c["props"]["style"]["top"],
+                  c["props"]["style"]["left"] + c["props"]["style"]["width"],
+                  c["props"]["style"]["top"] + c["props"]["style"]["height"], c) for c in comps]
+        best = max(boxes, key=lambda b: iou(w.box, b[:4]))
+        assert iou(w.box, best[:4]) > 0.5, w
+        if w.text:
+            assert w.text in best[4]["props"].get("text", ""), (w, best[4])
+    types = {c["component_type"] for c in comps}
+    assert {"Button", "Input", "Text", "Bar"} <= types
+    assert payload["components_tree"]["id"] == "page"
+    status = env_ok(http.get("/imgSeg/v1/ingest/status", params={"task_id": payload["task_id"]}).json())
+    assert status["task_status"] == 200 and status["result"]["components_map"] == payload["components_map"]
+    # the client's form: query parameters, no body, then poll
+    started = env_ok(http.post("/imgSeg/v1/ingest", params={"image_url": url, "user_id": "u", "async": "true"}).json())
+    assert started["task_status"] == 300
+    import time
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        res = env_ok(http.get("/imgSeg/v1/ingest/result", params={"task_id": started["task_id"]}).json())
+        if res["task_status"] != 300:
+            break
+        time.sleep(1)
+    assert res["task_status"] == 200 and res["components_map"]
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_predict_text_and_sam(http, shot_url) -> None:
+    url, widgets, _ = shot_url
+    text = env_ok(http.post("/imgSeg/v1/predictText", json={"user_id": "u", "image_url_list": [url]}).json())
+    lines = text["text"][url]
+    assert lines[-1] == {"align": "left"}
+    assert {w.text for w in widgets if w.text} <= {line["msg"] for line in lines[:-1]}
+    sam = env_ok(http.post("/imgSeg/v1/predictSam", json={
+        "image_url": url, "prompt": {"input_point": [[200, 465]], "input_label": [1], "input_box": []},
+        "topic_id": "t1", "user_id": "u"}).json())
+    assert sam["topic_id"] == "t1" and sam["weights"] == "untrained" and len(sam["component_info"]) == 1
+    info = sam["component_info"][0]
+    assert {"top_left_coord", "width", "height", "rgb_mean", "img_component_base64"} <= set(info)
+    auto = env_ok(http.post("/imgSeg/v1/predictSam", json={"image_url": url, "points_per_side": 2}).json())
+    assert isinstance(auto["component_info"], list)
+    env_err(http.post("/imgSeg/v1/predictSam", json={"image_url": url, "prompt": {"input_point": [[1]]}}).json(),
+            806)
+    sam2 = env_ok(http.post("/imgSeg/v1/predictSam2", json={
+        "image_url": url, "prompt": {"input_point": [[200, 465]], "input_label": [1]},
+        "select_box": [100, 420, 560, 500], "points_per_side": 2}).json())
+    father = sam2["component_info"][0]
+    assert father["top_left_coord"] == [100, 420] and father["children"]
+    assert any(c.get("prompt") == "point" for c in father["children"])
+    sam3 = env_ok(http.post("/imgSeg/v1/predictSam3", json={
+        "image_url": url, "points": [[120, 440], [310, 440], [300, 492]]}).json())
+    assert sam3["component_info"][0]["left_top_coord"] is not None
+    import base64
+
+    from PIL import Image
+
+    cut = Image.open(io.BytesIO(base64.b64decode(sam3["component_info"][0]["img_component_base64"])))
+    assert cut.mode == "RGBA"
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_component_classifier_training(http, serve_workspace) -> None:
+    """getTrainData -> resnetTrainStart -> progress until done -> predictResnet on held-out crops."""
+    import time
+
+    rng = random.Random(1)
+    uploads = serve_workspace / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    dataset = {}
+    for label in LABELS:
+        for i in range(24):
+            name = f"train_{label}_{i}.png"
+            (uploads / name).write_bytes(png_bytes(widget_crop(label, rng)))
+            dataset[f"{label}_{i}"] = {"url": f"/uploads/{name}", "component_type": label}
+    info = env_ok(http.post("/imgSeg/v1/getTrainData", json={"user_id": "trainer", "dataset": dataset}).json())
+    assert set(info["get_info"].values()) == {900}
+    started = http.post("/imgSeg/v1/resnetTrainStart", json={
+        "user_id": "trainer", "task_type": "train", "train_params": {"epochs": 6, "batch_size": 16,
+                                                                      "learning_rate": 0.001}}).json()
+    task = env_ok(started)["train_task_id"]
+    busy = http.post("/imgSeg/v1/resnetTrainStart", json={"user_id": "trainer"}).json()
+    env_err(busy, 800)
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline:
+        prog = env_ok(http.post("/imgSeg/v1/resnetTrainProgress", json={"train_task_id": task}).json())
+        if prog["task_status"] != 300:
+            break
+        time.sleep(3)
+    assert prog["task_status"] == 200, prog
+    assert prog["labels"] == sorted(LABELS) and prog["dataset_num"] == 120
+    held, truth = [], {}
+    for label in LABELS:
+        for i in range(6):
+            name = f"held_{label}_{i}.png"
+            (uploads / name).write_bytes(png_bytes(widget_crop(label, random.Random(1000 + i))))
+            held.append(f"/uploads/{name}")
+            truth[f"/uploads/{name}"] = label
+    pred = env_ok(http.post("/imgSeg/v1/predictResnet", json={"image_url_list": held, "topic_id": "t"}).json())
+    acc = sum(pred["component_type"][u] == truth[u] for u in held) / len(held)
+    assert acc >= 0.8, pred["component_type"]

@@ -1,0 +1,207 @@
+"""Training jobs on a real Ray cluster: stop + resume (epochs continue), queueing and failures, and
+recovery after `raysight serve` is SIGKILLed mid-training."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from raysight.context import Platform
+from raysight.services import datasets, training
+from raysight.settings import Settings
+from tests.conftest import _free_port
+from tests.datagen import reader_over, write_classify_zip, write_yolo_zip
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+ROOT = Path(__file__).parents[2]
+
+
+def make_ctx(tmp_path: Path, **settings: Any) -> Iterator[Platform]:
+    from raysight.training.client import TrainerClient
+
+    ctx = Platform.create(Settings(workspace=tmp_path / "ws", **settings))
+    client = TrainerClient.attach(ctx)
+    yield ctx
+    client.shutdown()
+    ctx.close()
+
+
+@pytest.fixture
+def rctx(ray_cluster: None, tmp_path: Path) -> Iterator[Platform]:
+    yield from make_ctx(tmp_path, train_cpus_per_worker=2)
+
+
+@pytest.fixture
+def one_at_a_time(ray_cluster: None, tmp_path: Path) -> Iterator[Platform]:
+    yield from make_ctx(tmp_path, train_cpus_per_worker=1, max_concurrent_jobs=1)
+
+
+def dataset(ctx: Platform, archive: Path) -> str:
+    ds = asyncio.run(datasets.upload(ctx=ctx, filename=archive.name, read=reader_over(archive.read_bytes())))
+    datasets.prepare(ctx=ctx, dataset_id=ds["dataset_id"])
+    return ds["dataset_id"]
+
+
+def wait_for(ctx: Platform, job_id: str, pred: Any, timeout: float = 300) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = training.get_job(ctx=ctx, job_id=job_id)
+        if pred(job):
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"timed out: {training.get_job(ctx=ctx, job_id=job_id)}")
+
+
+def ended(job: dict[str, Any]) -> bool:
+    return job["status"] not in ("queued", "running")
+
+
+def test_stop_and_resume_continue_the_epoch_count(rctx: Platform, tmp_path: Path) -> None:
+    ds = dataset(rctx, write_yolo_zip(tmp_path / "d.zip", 32, size=128))
+    job_id = training.create_job(ctx=rctx, dataset_id=ds, model_name="yolov8n.pt", epochs=8, imgsz=128, batch=8,
+                                 params={"plots": False, "mosaic": 0.0})["job_id"]
+    wait_for(rctx, job_id, lambda j: j["epoch"] >= 3 or ended(j))
+    started = time.monotonic()
+    assert training.stop_job(ctx=rctx, job_id=job_id)["ok"] is True
+    assert time.monotonic() - started < 20
+    job = training.get_job(ctx=rctx, job_id=job_id)
+    assert job["status"] == "stopped" and job["error"] is None
+    kept = job["checkpoint_epoch"]
+    assert kept is not None and 1 <= kept < 8  # the last checkpoint Ray Train registered
+    time.sleep(3)  # nothing runs any more
+    assert training.get_job(ctx=rctx, job_id=job_id)["epoch"] == job["epoch"]
+    with pytest.raises(Exception, match="only queued or running"):
+        training.stop_job(ctx=rctx, job_id=job_id)
+
+    out = training.resume_job(ctx=rctx, job_id=job_id)
+    assert out["ok"] is True and out["status"] == "running"
+    job = wait_for(rctx, job_id, ended, timeout=400)
+    assert job["status"] == "completed", job
+    assert [h["epoch"] for h in job["history"]] == list(range(1, 9))
+    assert job["epoch"] == 8 and job["checkpoint_epoch"] == 8 and job["attempt"] == 1 and job["model_id"]
+    text = Path(job["log_file"]).read_text()
+    assert f"Resuming from the checkpoint of epoch {kept}" in text
+    assert "Resuming training" in text and f"from epoch {kept + 1} to 8 total epochs" in text  # ultralytics
+    after = text.split(f"Resuming from the checkpoint of epoch {kept}", 1)[1]
+    assert re.findall(r"Epoch (\d+)/8 ", after)[0] == str(kept + 1)
+
+
+def test_jobs_queue_when_there_is_no_room_and_failures_are_recorded(one_at_a_time: Platform, tmp_path: Path) -> None:
+    ctx = one_at_a_time
+    good = dataset(ctx, write_classify_zip(tmp_path / "a.zip", 12, size=48))
+    (tmp_path / "b").mkdir()
+    broken = dataset(ctx, write_classify_zip(tmp_path / "b" / "b.zip", 6, size=48))
+    ctx.workspace.remove(ctx.workspace.version_dir(broken, "v1") / "train")  # the run will find no images
+
+    first = training.create_job(ctx=ctx, dataset_id=good, model_name="resnet18", epochs=3, imgsz=48, batch=8)
+    second = training.create_job(ctx=ctx, dataset_id=broken, model_name="resnet18", epochs=3, imgsz=48, batch=8)
+    third = training.create_job(ctx=ctx, dataset_id=good, model_name="resnet18", epochs=1, imgsz=48, batch=8)
+    assert first["status"] == "running" and second["status"] == "queued" and third["status"] == "queued"
+    assert training.stop_job(ctx=ctx, job_id=third["job_id"])["ok"] is True
+    assert training.get_job(ctx=ctx, job_id=third["job_id"])["status"] == "stopped"
+    assert training.get_job(ctx=ctx, job_id=second["job_id"])["status"] == "queued"
+
+    job = wait_for(ctx, first["job_id"], ended)
+    assert job["status"] == "completed", job
+    failed = wait_for(ctx, second["job_id"], ended)
+    assert failed["status"] == "failed" and "no training images" in failed["error"], failed
+    assert failed["started_at"] >= job["completed_at"]  # it started by itself once room freed
+    log_text = Path(failed["log_file"]).read_text()
+    assert "ERROR: ValueError: no training images" in log_text and "Training failed" in log_text
+    with pytest.raises(Exception, match="no checkpoint"):
+        training.resume_job(ctx=ctx, job_id=second["job_id"])
+
+
+def _serve(workspace: Path, port: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "RAYSIGHT_WORKSPACE": str(workspace), "RAYSIGHT_PORT": str(port),
+           "RAYSIGHT_PLUGINS": "resnet", "RAYSIGHT_TRAIN_CPUS_PER_WORKER": "1"}
+    env.pop("RAY_ADDRESS", None)
+    return subprocess.Popen([sys.executable, "-m", "raysight.cli", "serve"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+
+
+def _up(port: int, proc: subprocess.Popen[str]) -> httpx.Client:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200:
+                return httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError("raysight serve did not come up")
+
+
+def _poll(http: httpx.Client, job_id: str, pred: Any, timeout: float = 300) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = http.get(f"/train/jobs/{job_id}").json()
+        if pred(job):
+            return job
+        time.sleep(0.5)
+    raise AssertionError(f"timed out: {http.get(f'/train/jobs/{job_id}').json()}")
+
+
+def test_sigkill_of_the_server_then_restart_and_resume(tmp_path: Path) -> None:
+    """A real `raysight serve` (its own Ray cluster) is SIGKILLed mid-training; after a restart the job
+    is 'stopped' with error "interrupted: server restarted", and resume continues its epochs."""
+    workspace = tmp_path / "ws"
+    archive = write_classify_zip(tmp_path / "cls.zip", 24, size=64)
+    port = _free_port()
+    proc = _serve(workspace, port)
+    try:
+        http = _up(port, proc)
+        ds = http.post("/datasets/upload", files={"file": (archive.name, archive.read_bytes(), "application/zip")})
+        ds_id = ds.json()["dataset_id"]
+        assert http.post(f"/datasets/{ds_id}/prepare", json={}).status_code == 200
+        r = http.post("/train/jobs", json={"dataset_id": ds_id, "model_name": "resnet18", "epochs": 40, "imgsz": 64,
+                                           "batch": 16})
+        assert r.status_code == 200 and r.json()["status"] == "running", r.text
+        job_id = r.json()["job_id"]
+        job = _poll(http, job_id, lambda j: (j["checkpoint_epoch"] or 0) >= 2 or ended(j))
+        assert job["status"] == "running", job
+        proc.kill()  # SIGKILL: no shutdown code runs
+        proc.wait(timeout=30)
+        time.sleep(3)
+        log_file = workspace / "jobs" / f"{job_id}.log"
+        size = log_file.stat().st_size
+        time.sleep(4)
+        assert log_file.stat().st_size == size, "training went on after the server was killed"
+
+        port = _free_port()
+        proc = _serve(workspace, port)
+        http = _up(port, proc)
+        job = http.get(f"/train/jobs/{job_id}").json()
+        assert job["status"] == "stopped" and job["error"] == "interrupted: server restarted", job
+        kept = job["checkpoint_epoch"]
+        assert kept is not None and kept >= 2
+        r = http.post(f"/train/jobs/{job_id}/resume")
+        assert r.status_code == 200 and r.json()["status"] == "running", r.text
+        job = _poll(http, job_id, ended, timeout=400)
+        assert job["status"] == "completed", job
+        assert [h["epoch"] for h in job["history"]] == list(range(1, 41))
+        lines = http.get("/logs/lines", params={"job_id": job_id, "n": 0}).json()["lines"]
+        assert any(f"Resuming from the checkpoint of epoch {kept}" in ln for ln in lines)
+        assert any("Interrupted: the server restarted" in ln for ln in lines)
+        assert http.get(f"/models/{job['model_id']}").json()["metrics"]["accuracy"] >= 0.8
+        # the SSE stream of a finished job returns the whole log and ends
+        with http.stream("GET", "/logs/stream", params={"job_id": job_id}) as s:
+            events = [ln for ln in s.iter_lines() if ln]
+        assert len(events) == len(lines) and all(e.startswith("data: [") for e in events)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(2)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
