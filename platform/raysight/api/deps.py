@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 
 from raysight.context import Platform
@@ -10,3 +12,9 @@ from raysight.context import Platform
 def platform(request: Request) -> Platform:
     """The Platform of this process (set by create_app)."""
     return request.app.state.platform
+
+
+def multipart_doc(required: list[str], properties: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """`openapi_extra` for routes that read multipart forms themselves (to stream uploads)."""
+    schema = {"type": "object", "required": required, "properties": properties}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}

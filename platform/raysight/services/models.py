@@ -217,12 +217,22 @@ def install_trained(*, ctx: Platform, job: dict[str, Any], artifacts: Path) -> d
             metrics=dict(meta.get("metrics") or {}), job_id=job["job_id"], dataset_id=job["dataset_id"],
             params={"model_name": arch, "imgsz": meta.get("imgsz") or job["imgsz"], "epochs": job["epochs"],
                     "version": job["version"], "base_model_id": job.get("base_model_id")},
-            pretrained=bool(job.get("pretrained")), tags=list(meta.get("classes") or []),
+            pretrained=bool(job.get("pretrained")), tags=_job_tags(job, meta),
             plots=plot_urls(model_id, plots),
         )
     except BaseException:
         ctx.workspace.remove(folder)
         raise
+
+
+def _job_tags(job: dict[str, Any], meta: dict[str, Any]) -> list[str]:
+    """The class names (as the spec's example shows) plus any tags the job asked for in
+    params["tags"] (a list or a comma-separated string)."""
+    asked = (job.get("params") or {}).get("tags") or []
+    if isinstance(asked, str):
+        asked = [t.strip() for t in asked.split(",")]
+    tags = [str(c) for c in meta.get("classes") or []]
+    return tags + [str(t) for t in asked if t and str(t) not in tags]
 
 
 def _classes_from_yolo(weights: Path) -> list[str]:

@@ -25,7 +25,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -134,6 +134,8 @@ class ModelDeployment:
                 raise NotFound(f"{self.backend_name} serves no built-in model '{key}'")
         else:
             ref = await asyncio.to_thread(models.model_ref, ctx=self.platform, model_id=key.split("@", 1)[0])
+        # Every family may look for named weights (mobile_sam.pt, paddleocr models) in the weights folder.
+        ref = replace(ref, params={"weights_dir": str(self.platform.workspace.weights), **ref.params})
         try:
             model = await self._in_thread(self.backend.load, ref, device=self.device)
         except RaysightError:

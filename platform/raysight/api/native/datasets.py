@@ -8,27 +8,14 @@ from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
-from raysight.api.deps import platform
+from raysight.api.deps import multipart_doc, platform
 from raysight.context import Platform
 from raysight.errors import Invalid
 from raysight.services import datasets
 
 router = APIRouter(tags=["datasets"])
 
-_UPLOAD_DOC: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary", "description": "a ZIP archive"}},
-                }
-            }
-        },
-    }
-}
+_UPLOAD_DOC = multipart_doc(["file"], {"file": {"type": "string", "format": "binary", "description": "a ZIP archive"}})
 
 
 class UploadResponse(BaseModel):

@@ -9,35 +9,25 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
-from raysight.api.deps import platform
+from raysight.api.deps import multipart_doc, platform
 from raysight.context import Platform
 from raysight.errors import Invalid
 from raysight.services import models
 
 router = APIRouter(tags=["models"])
 
-_UPLOAD_DOC: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file", "plugin"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary", "description": "weights (.pt / .pth)"},
-                        "plugin": {"type": "string", "description": "model family (yolo, resnet) or a model "
-                                   "name that names one (yolov8n.pt, resnet18)"},
-                        "name": {"type": "string"},
-                        "classes": {"type": "string", "description": "comma-separated class names"},
-                        "description": {"type": "string"},
-                        "tags": {"type": "string", "description": "comma-separated tags"},
-                    },
-                }
-            }
-        },
-    }
-}
+_UPLOAD_DOC = multipart_doc(
+    ["file", "plugin"],
+    {
+        "file": {"type": "string", "format": "binary", "description": "weights (.pt / .pth)"},
+        "plugin": {"type": "string", "description": "model family (yolo, resnet) or a model "
+                   "name that names one (yolov8n.pt, resnet18)"},
+        "name": {"type": "string"},
+        "classes": {"type": "string", "description": "comma-separated class names"},
+        "description": {"type": "string"},
+        "tags": {"type": "string", "description": "comma-separated tags"},
+    },
+)
 
 
 class ModelInfo(BaseModel):

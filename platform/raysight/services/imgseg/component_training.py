@@ -217,8 +217,6 @@ def progress(*, ctx: Platform, train_task_id: str) -> dict[str, Any]:
     if job.get("model_id"):
         out["model_id"] = job["model_id"]
         record = models.get(ctx=ctx, model_id=job["model_id"])
-        if COMPONENT_TAG not in record["tags"]:
-            models.update(ctx=ctx, model_id=job["model_id"], tags=[*record["tags"], COMPONENT_TAG])
         if isinstance(record.get("metrics"), dict) and "acc" not in out:
             out["acc"] = _metric(record["metrics"], *ACC_KEYS)
     if job.get("error"):

@@ -16,6 +16,7 @@ from raysight.services.imgseg import classify, ocr_ops, sources
 from raysight.services.imgseg.common import SAM_DEFAULT, BadPrompt
 from raysight.services.imgseg.regions import contains, iou, propose
 from raysight.services.inference import call
+from raysight_sam.rle import decode as decode_rle
 
 
 def new_task_id() -> str:
@@ -75,16 +76,6 @@ def _b64_png(rgb_or_rgba: np.ndarray) -> str:
     conv = cv2.COLOR_RGBA2BGRA if arr.shape[2] == 4 else cv2.COLOR_RGB2BGR
     ok, buf = cv2.imencode(".png", cv2.cvtColor(arr, conv))
     return base64.b64encode(buf.tobytes()).decode("ascii") if ok else ""
-
-
-def decode_rle(rle: dict[str, Any]) -> np.ndarray:
-    h, w = (int(v) for v in rle["size"])
-    values = np.zeros(len(rle["counts"]), dtype=bool)
-    values[1::2] = True
-    flat = np.repeat(values, np.asarray(rle["counts"], dtype=np.int64))
-    out = np.zeros(h * w, dtype=bool)
-    out[: flat.size] = flat[: h * w]
-    return out.reshape(h, w)
 
 
 def component(image: np.ndarray, bbox: list[int], mask: np.ndarray | None = None, *,
