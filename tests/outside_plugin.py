@@ -23,13 +23,13 @@ DEFAULT_CLASSES = ["red", "green", "blue"]
 
 
 class ToyBackend(Backend):
-    name: ClassVar[str] = "toy"
+    name: ClassVar[str] = "__BACKEND__"
     task: ClassVar[TaskType] = TaskType.CLASSIFY
     operations: ClassVar[frozenset[Operation]] = frozenset({Operation.PREDICT})
     default_params: ClassVar[dict[str, Any]] = {"channels": 3}
 
     def builtin_ref(self, key: str) -> ModelRef | None:
-        if key == "builtin:toy":
+        if key == "builtin:__BACKEND__":
             return ModelRef(model_id=key, weights_path=None, classes=DEFAULT_CLASSES)
         return None
 
@@ -62,16 +62,17 @@ def raysight_backends() -> list[ToyBackend]:
 
 @hookimpl
 def raysight_model_names() -> dict[str, str]:
-    return {"toy-colour": "toy"}
+    return {"__BACKEND__-colour": "__BACKEND__"}
 '''
 
 
-def make_outside_plugin(root: Path, *, name: str = "toy", module: str = "raysight_toy") -> Path:
-    """Write the package and its dist-info (METADATA + entry_points.txt) under `root`."""
+def make_outside_plugin(root: Path, *, name: str = "toy", module: str = "raysight_toy", backend: str = "toy") -> Path:
+    """Write the package and its dist-info (METADATA + entry_points.txt) under `root`; `backend` names the
+    model family it registers (so two test plugins never collide in one process)."""
     root.mkdir(parents=True, exist_ok=True)
     pkg = root / module
     pkg.mkdir(exist_ok=True)
-    (pkg / "__init__.py").write_text(PLUGIN_SOURCE)
+    (pkg / "__init__.py").write_text(PLUGIN_SOURCE.replace("__BACKEND__", backend))
     dist = root / f"{module}-0.1.0.dist-info"
     dist.mkdir(exist_ok=True)
     (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.1.0\n")

@@ -3,8 +3,7 @@ the GPU share serve_config.yaml gives it, and still infers (on CPU where torch s
 
 The session Ray cluster has no GPU and one process can hold only one Ray cluster, so this runs its own
 cluster (`ray.init(address="local", num_gpus=1)`) in a subprocess. serve_config.yaml's shares for
-yolo + sam + resnet are exactly one GPU (0.25 + 0.5 + 0.25); ocr's 0.25 would make 1.25, which a
-one-GPU machine cannot place, so this cluster serves those three (RAYSIGHT_PLUGINS allow-list).
+the four built-in families add up to exactly one GPU (yolo 0.25, sam 0.5, resnet 0.125, ocr 0.125).
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from raysight.settings import Settings, apply_process_env, ray_env
 
 apply_process_env()
 workspace, config_path = Path(sys.argv[1]), Path(sys.argv[2])
-families = ("yolo", "sam", "resnet")
+families = ("yolo", "sam", "resnet", "ocr")
 config = yaml.safe_load(config_path.read_text())["applications"][0]["args"]["models"]
 model_args = {}
 for name in families:
@@ -97,7 +96,7 @@ def test_replicas_get_their_gpu_share_and_infer_on_cpu(tmp_path: Path) -> None:
     result = json.loads(lines[-1][len("RESULT "):])
 
     assert result["cluster"]["GPU"] == 1.0
-    assert result["requested"] == {"yolo": 0.25, "sam": 0.5, "resnet": 0.25}
+    assert result["requested"] == {"yolo": 0.25, "sam": 0.5, "resnet": 0.125, "ocr": 0.125}
     device = "cuda" if torch.cuda.is_available() else "cpu"
     for name, share in result["requested"].items():
         assert result["placed"][name].get("GPU") == share, result["placed"]
@@ -105,7 +104,7 @@ def test_replicas_get_their_gpu_share_and_infer_on_cpu(tmp_path: Path) -> None:
         assert info["num_gpus"] == share and info["gpu_ids"] == ["0"]
         assert info["device"] == device  # a declared GPU that torch cannot see: CPU inference
         assert result["health"][name]["num_gpus"] == share
-    assert result["available"].get("GPU", 0.0) == 0.0  # the three shares fill the one GPU exactly
+    assert result["available"].get("GPU", 0.0) == 0.0  # the four shares fill the one GPU exactly
     assert result["infer_status"] == 200, result["infer_body"]
     assert set(result["infer_body"]) == {"model_id", "image_path", "detections"}
     assert result["health"]["yolo"]["device"] == device

@@ -182,7 +182,9 @@ def test_sigkill_of_the_server_then_restart_and_resume(tmp_path: Path) -> None:
         proc = _serve(workspace, port)
         http = _up(port, proc)
         job = http.get(f"/train/jobs/{job_id}").json()
-        assert job["status"] == "stopped" and job["error"] == "interrupted: server restarted", job
+        # normally the restart marks it ("interrupted: server restarted"); a supervisor that outlives the
+        # server by its grace period records the Ray error as an interruption itself
+        assert job["status"] == "stopped" and job["error"].startswith("interrupted: "), job
         kept = job["checkpoint_epoch"]
         assert kept is not None and kept >= 2
         r = http.post(f"/train/jobs/{job_id}/resume")
@@ -192,7 +194,7 @@ def test_sigkill_of_the_server_then_restart_and_resume(tmp_path: Path) -> None:
         assert [h["epoch"] for h in job["history"]] == list(range(1, 41))
         lines = http.get("/logs/lines", params={"job_id": job_id, "n": 0}).json()["lines"]
         assert any(f"Resuming from the checkpoint of epoch {kept}" in ln for ln in lines)
-        assert any("Interrupted: the server restarted" in ln for ln in lines)
+        assert any("Interrupted: " in ln for ln in lines)
         assert http.get(f"/models/{job['model_id']}").json()["metrics"]["accuracy"] >= 0.8
         # the SSE stream of a finished job returns the whole log and ends
         with http.stream("GET", "/logs/stream", params={"job_id": job_id}) as s:

@@ -17,7 +17,7 @@ from tests.outside_plugin import make_outside_plugin
 
 @pytest.fixture
 def toy_on_path(tmp_path: Path):
-    root = make_outside_plugin(tmp_path / "site", name="toy2", module="raysight_toy2")
+    root = make_outside_plugin(tmp_path / "site", name="toy2", module="raysight_toy2", backend="toy2")
     sys.path.insert(0, str(root))
     yield root
     sys.path.remove(str(root))
@@ -36,20 +36,20 @@ def test_builtins_register_through_entry_points() -> None:
 
 def test_outside_plugin_is_discovered_and_listed(toy_on_path: Path, tmp_path: Path) -> None:
     registry = load_plugins()
-    assert "toy" in registry.backends
-    assert registry.owners["toy"] == "toy2"
-    assert registry.backend_for_model_name("toy-colour").name == "toy"
+    assert "toy2" in registry.backends
+    assert registry.owners["toy2"] == "toy2"
+    assert registry.backend_for_model_name("toy2-colour").name == "toy2"
     ctx = Platform.create(Settings(workspace=tmp_path / "ws"))
     with TestClient(create_app(ctx)) as client:
         listed = {p["name"]: p for p in client.get("/plugins").json()["plugins"]}
-    assert listed["toy"]["task"] == "classify"
-    assert listed["toy"]["operations"] == ["predict"]
-    assert listed["toy"]["plugin"] == "toy2"
+    assert listed["toy2"]["task"] == "classify"
+    assert listed["toy2"]["operations"] == ["predict"]
+    assert listed["toy2"]["plugin"] == "toy2"
 
 
 def test_allowlist_restricts_plugins(toy_on_path: Path) -> None:
     registry = load_plugins({"yolo", "toy2"})
-    assert set(registry.backends) == {"yolo", "toy"}
+    assert set(registry.backends) == {"yolo", "toy2"}
     settings = Settings(plugins="resnet, ocr")
     assert settings.plugin_allowlist == {"resnet", "ocr"}
     assert set(load_plugins(settings.plugin_allowlist).backends) == {"resnet", "ocr"}

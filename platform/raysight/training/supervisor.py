@@ -221,7 +221,7 @@ class TrainSupervisor:
                 jobs.log(self.ctx, job_id, f"Stopped; the checkpoint of epoch {epoch} is kept for resume"
                          if epoch else "Stopped before its first checkpoint")
             else:
-                jobs.fail_job(ctx=self.ctx, job_id=job_id, error=self.errors.pop(job_id, None) or _reason(exc))
+                self._record_failure(job_id, exc)
             return
         try:
             if not out.get("checkpoint"):
@@ -231,6 +231,29 @@ class TrainSupervisor:
             log.exception("registering the model of %s", job_id)
             message = exc.message if isinstance(exc, RaysightError) else f"{type(exc).__name__}: {exc}"
             jobs.fail_job(ctx=self.ctx, job_id=job_id, error=f"registering the model failed: {message}")
+
+
+    def _record_failure(self, job_id: str, exc: BaseException) -> None:
+        """A run that ends because the cluster itself goes down (the server process was killed) must not be
+        recorded as failed by this supervisor, which is about to die with it: wait a moment first, so that the
+        record stays 'running' and the next start marks it interrupted. A run whose Ray worker or node died
+        while the cluster lives on was interrupted too (stopped, resumable); any other error fails the job."""
+        time.sleep(INTERRUPT_GRACE_S)
+        if isinstance(exc, SYSTEM_ERRORS):
+            jobs.mark_stopped(ctx=self.ctx, job_id=job_id, error=f"interrupted: {_reason(exc)}"[:2000])
+            jobs.log(self.ctx, job_id, f"Interrupted: {_reason(exc)}; resume it to continue from its last checkpoint")
+            return
+        jobs.fail_job(ctx=self.ctx, job_id=job_id, error=self.errors.pop(job_id, None) or _reason(exc))
+
+
+SYSTEM_ERRORS: tuple[type[BaseException], ...] = (
+    ray.exceptions.WorkerCrashedError,
+    ray.exceptions.NodeDiedError,
+    ray.exceptions.LocalRayletDiedError,
+    ray.exceptions.OwnerDiedError,
+    ray.exceptions.RaySystemError,
+)
+INTERRUPT_GRACE_S = 3.0
 
 
 def _reason(exc: BaseException) -> str:
