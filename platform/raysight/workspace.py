@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import shutil
 import stat
+import time
 import uuid
 import zipfile
 from collections.abc import Awaitable, Callable
@@ -128,6 +129,21 @@ class Workspace:
         path = self.tmp / f"{prefix}_{uuid.uuid4().hex}"
         path.mkdir(parents=True)
         return path
+
+    def sweep_tmp(self, older_than_s: float = 86_400.0) -> int:
+        """Delete staging entries untouched for `older_than_s` (left by a client that went away before its
+        request's cleanup could run, or by a killed process). Younger ones may belong to live requests of
+        another replica and stay. Returns how many were removed."""
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for entry in self.tmp.iterdir() if self.tmp.is_dir() else ():
+            try:
+                if entry.lstat().st_mtime < cutoff:
+                    self.remove(entry)
+                    removed += 1
+            except OSError:
+                continue
+        return removed
 
     # -- relative paths served over HTTP ----------------------------------
     def relative(self, path: Path) -> str:

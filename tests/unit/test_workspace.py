@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,16 @@ def test_version_dir_needs_a_version_name(tmp_path: Path) -> None:
     for bad in ("latest", "../v1", "v", "v1/x"):
         with pytest.raises(NotFound):
             ws.version_dir("ds_1", bad)
+
+
+def test_sweep_tmp_removes_only_stale_staging(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws").ensure()
+    stale, fresh = ws.staging("video"), ws.staging("video")
+    (stale / "input.mp4").write_bytes(b"x" * 10)
+    old = time.time() - 2 * 86_400
+    os.utime(stale, (old, old))
+    keep = ws.datasets / "ds_1"
+    keep.mkdir()
+    os.utime(keep, (old, old))
+    assert ws.sweep_tmp() == 1
+    assert not stale.exists() and fresh.is_dir() and keep.is_dir()

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
 from raysight.api.deps import platform
 from raysight.context import Platform
@@ -102,5 +103,6 @@ async def infer_video_stream(
     source = await video.open_video(ctx=ctx, read=file.read, filename=file.filename)
     events = video.stream_video(ctx=ctx, model_id=model_id, source=source, conf=threshold,
                                 disconnected=request.is_disconnected)
-    return StreamingResponse(events, media_type="text/event-stream",
+    # the generator removes the upload when it ends; the background task covers a client gone before it starts
+    return StreamingResponse(events, media_type="text/event-stream", background=BackgroundTask(source.remove),
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
