@@ -87,9 +87,16 @@ class Settings(BaseSettings):
         return {k: v for k, v in data.items() if v is not None}
 
 
+TRAIN_POLL_S = "0.5"
+
+
 def ray_env() -> dict[str, str]:
     """Environment every Ray process of raysight gets (no hub downloads, no token auth locally)."""
     env = {"YOLO_OFFLINE": "1", "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
+    # Ray Train's controller consumes each worker's reported result (a queue of one) only when it polls,
+    # every 2 s by default: a run whose epochs are shorter waits for it at every report, and every state
+    # change (start-up, end) waits a poll too. The supervisor and everything it starts inherit this.
+    env["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = os.environ.get("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", TRAIN_POLL_S)
     return env
 
 

@@ -57,3 +57,14 @@ def run_job(spec: dict[str, Any], settings_args: dict[str, Any]) -> dict[str, An
     result = build_trainer(spec, settings).fit()
     checkpoint = result.checkpoint
     return {"checkpoint": checkpoint.path if checkpoint is not None else None, "metrics": dict(result.metrics or {})}
+
+
+@ray.remote(num_cpus=0, max_retries=0)
+def warm_up() -> bool:
+    """A no-op in the worker pool `run_job` uses: the process it leaves idle has Ray Train and torch imported,
+    so the first job after a start does not pay a worker start-up (Ray reuses idle workers of the same
+    job and runtime environment)."""
+    import ray.train.v2.api.data_parallel_trainer  # noqa: F401
+    import torch  # noqa: F401
+
+    return True

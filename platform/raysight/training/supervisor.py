@@ -28,7 +28,7 @@ from raysight.errors import RaysightError
 from raysight.services import training as jobs
 from raysight.settings import Settings
 from raysight.training import logs as joblog
-from raysight.training.runner import needed_resources, run_job
+from raysight.training.runner import needed_resources, run_job, warm_up
 
 log = logging.getLogger(__name__)
 NAMESPACE = "raysight"
@@ -55,11 +55,19 @@ class TrainSupervisor:
         self.started_at: dict[str, tuple[float, int]] = {}  # job -> (monotonic start, first epoch)
         self.ended: dict[str, threading.Event] = {}  # set once a run's end is recorded
         self.reconcile()
+        self._warm = None if self.running else warm_up.remote()  # a ready worker process for the first run
         threading.Thread(target=self._watch, name="train-supervisor", daemon=True).start()
 
     # -- queries --------------------------------------------------------------------------------------
     def ping(self) -> str:
         return self.name
+
+    def warmed(self, timeout: float = 60.0) -> bool:
+        """Wait until the warm-up worker is ready (benchmarks: time jobs on a platform that is up)."""
+        if self._warm is None:
+            return True
+        ready, _ = ray.wait([self._warm], timeout=timeout)
+        return bool(ready)
 
     def active(self) -> dict[str, list[str]]:
         with self.lock:
