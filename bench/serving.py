@@ -1,6 +1,6 @@
 """Serving benchmark: the platform against ultralytics in-process, on the same images and machine.
 
-    python bench/serving.py [--images 48] [--size 640] [--batch 8] [--wait 0.005] [--concurrency 16]
+    python bench/serving.py [--images 48] [--size 640] [--batch 4] [--wait 0.002] [--concurrency 16]
 
 (a) ultralytics predict in-process, one image at a time      (b) the platform over HTTP, concurrency 1
 (d) ultralytics predict in-process, batches of --batch          (c) the platform over HTTP, concurrency N
@@ -143,8 +143,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size", type=int, default=640)
     parser.add_argument("--imgsz", type=int, default=640)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--wait", type=float, default=0.005)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--wait", type=float, default=0.002)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--frames", type=int, default=96)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="torch threads, both sides")

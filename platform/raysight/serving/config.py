@@ -14,7 +14,7 @@ class ModelDeploymentOptions:
     num_cpus: float = 0.25
     max_num_models_per_replica: int = 3
     max_batch_size: int = 8
-    batch_wait_timeout_s: float = 0.005
+    batch_wait_timeout_s: float = 0.002
     max_ongoing_requests: int = 32
     num_replicas: int | None = None
     # torch intra-op threads of a CPU replica; None = what Ray granted (round(num_cpus), at least 1).

@@ -92,7 +92,11 @@ class ModelDeployment:
         # and libraries change it (ultralytics sets cpu_count - 1 when it sets up a predictor), so it
         # is set before every call: cpu_threads, else what Ray granted (num_cpus, at least 1).
         self._threads = int(self.options.cpu_threads or max(1, round(self.options.num_cpus)))
-        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="model")
+        # Model calls (predict, run) go to one thread on CPU: one OpenMP team, no oversubscription when two
+        # models of this replica are busy at once. Loads have their own threads, so the first request for a
+        # model never waits behind another model's work (nor blocks it).
+        self._executor = ThreadPoolExecutor(max_workers=1 if self.device == "cpu" else 4, thread_name_prefix="model")
+        self._loader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="load")
 
         async def load_model(key: str) -> LoadedModel:
             return await self._load(key)
@@ -119,9 +123,10 @@ class ModelDeployment:
                 torch.set_num_threads(self._threads)
         return fn(*args, **kwargs)
 
-    async def _in_thread(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    async def _in_thread(self, fn: Any, *args: Any, loading: bool = False, **kwargs: Any) -> Any:
         call = partial(self._threaded, fn, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        executor = self._loader if loading else self._executor
+        return await asyncio.get_running_loop().run_in_executor(executor, call)
 
     # -- loading --------------------------------------------------------------------------------
     async def _load(self, key: str) -> LoadedModel:
@@ -137,7 +142,7 @@ class ModelDeployment:
         # Every family may look for named weights (mobile_sam.pt, paddleocr models) in the weights folder.
         ref = replace(ref, params={"weights_dir": str(self.platform.workspace.weights), **ref.params})
         try:
-            model = await self._in_thread(self.backend.load, ref, device=self.device)
+            model = await self._in_thread(self.backend.load, ref, loading=True, device=self.device)
         except RaysightError:
             raise
         except NotImplementedError as exc:
