@@ -46,6 +46,7 @@ class SamRuntime:
     checkpoint: str | None = None
     cache: EmbeddingCache = field(default_factory=EmbeddingCache)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    dense_pe: Any = None  # the prompt encoder's positional encoding of the embedding grid, computed once
 
     @property
     def weights(self) -> str:
@@ -147,10 +148,18 @@ def _check_prompt(points: Any, labels: Any, boxes: Any, size: tuple[int, int]) -
 
 
 def _mask_box(mask: np.ndarray) -> list[int]:
-    ys, xs = np.nonzero(mask)
-    if ys.size == 0:
+    """[x, y, w, h] of the mask's pixels, from its row and column projections (no full nonzero scan)."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
         return [0, 0, 0, 0]
-    return [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+    return [int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)]
+
+
+def _dense_pe(rt: SamRuntime) -> torch.Tensor:
+    """The prompt encoder's positional encoding of the embedding grid: the same for every prompt."""
+    if rt.dense_pe is None:
+        rt.dense_pe = rt.model.prompt_encoder.get_dense_pe()
+    return rt.dense_pe
 
 
 @torch.inference_mode()
@@ -162,7 +171,7 @@ def _decode(rt: SamRuntime, emb: Embedding, coords: torch.Tensor | None, labels:
     points = (coords, labels) if coords is not None else None
     sparse, dense = sam.prompt_encoder(points=points, boxes=boxes, masks=None)
     return sam.mask_decoder(
-        image_embeddings=emb.features, image_pe=sam.prompt_encoder.get_dense_pe(),
+        image_embeddings=emb.features, image_pe=_dense_pe(rt),
         sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=multimask,
     )
 

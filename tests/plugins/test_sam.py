@@ -86,3 +86,15 @@ def test_rle_roundtrip() -> None:
     for _ in range(5):
         m = rng.random((17, 23)) > 0.5
         assert (rle.decode(rle.encode(m)) == m).all()
+
+
+def test_mask_box_matches_the_pixels() -> None:
+    from raysight_sam.predict import _mask_box
+
+    mask = np.zeros((50, 80), dtype=bool)
+    assert _mask_box(mask) == [0, 0, 0, 0]
+    mask[7:19, 30:31] = True
+    mask[40, 65] = True
+    ys, xs = np.nonzero(mask)
+    assert _mask_box(mask) == [30, 7, 65 - 30 + 1, 40 - 7 + 1] == [
+        int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
