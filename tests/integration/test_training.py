@@ -18,22 +18,12 @@ import pytest
 
 from raysight.context import Platform
 from raysight.services import datasets, training
-from raysight.settings import Settings
 from tests.conftest import _free_port
 from tests.datagen import reader_over, write_classify_zip, write_yolo_zip
+from tests.training_helpers import ended, make_ctx, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 ROOT = Path(__file__).parents[2]
-
-
-def make_ctx(tmp_path: Path, **settings: Any) -> Iterator[Platform]:
-    from raysight.training.client import TrainerClient
-
-    ctx = Platform.create(Settings(workspace=tmp_path / "ws", **settings))
-    client = TrainerClient.attach(ctx)
-    yield ctx
-    client.shutdown()
-    ctx.close()
 
 
 @pytest.fixture
@@ -50,20 +40,6 @@ def dataset(ctx: Platform, archive: Path) -> str:
     ds = asyncio.run(datasets.upload(ctx=ctx, filename=archive.name, read=reader_over(archive.read_bytes())))
     datasets.prepare(ctx=ctx, dataset_id=ds["dataset_id"])
     return ds["dataset_id"]
-
-
-def wait_for(ctx: Platform, job_id: str, pred: Any, timeout: float = 300) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = training.get_job(ctx=ctx, job_id=job_id)
-        if pred(job):
-            return job
-        time.sleep(0.3)
-    raise AssertionError(f"timed out: {training.get_job(ctx=ctx, job_id=job_id)}")
-
-
-def ended(job: dict[str, Any]) -> bool:
-    return job["status"] not in ("queued", "running")
 
 
 def test_stop_and_resume_continue_the_epoch_count(rctx: Platform, tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,33 +16,21 @@ import torch
 from raysight.backend import PredictOptions
 from raysight.context import Platform
 from raysight.services import datasets, models, training
-from raysight.settings import Settings
 from raysight_resnet import predict
 from raysight_resnet.model import build_resnet
 from tests.datagen import make_classify_images, reader_over, write_classify_zip
+from tests.training_helpers import make_ctx, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 
 @pytest.fixture
 def rctx(ray_cluster: None, tmp_path: Path) -> Iterator[Platform]:
-    from raysight.training.client import TrainerClient
-
-    ctx = Platform.create(Settings(workspace=tmp_path / "ws", train_cpus_per_worker=1))
-    client = TrainerClient.attach(ctx)
-    yield ctx
-    client.shutdown()
-    ctx.close()
+    yield from make_ctx(tmp_path, train_cpus_per_worker=1)
 
 
 def wait(ctx: Platform, job_id: str, timeout: float = 400) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = training.get_job(ctx=ctx, job_id=job_id)
-        if job["status"] not in ("queued", "running"):
-            return job
-        time.sleep(1)
-    raise AssertionError(f"job {job_id} did not finish")
+    return wait_for(ctx, job_id, timeout=timeout)
 
 
 def test_build_resnet_has_the_requested_head() -> None:

@@ -4,7 +4,6 @@ and a registered model fine-tunes."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,8 @@ from fastapi.testclient import TestClient
 from raysight.api import create_app
 from raysight.context import Platform
 from raysight.services import datasets, models, training
-from raysight.settings import Settings
 from tests.datagen import reader_over, write_yolo_zip
+from tests.training_helpers import make_ctx, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 # 51 training images at batch 8: an optimizer step per batch (nbs), short warmup, no mosaic at 128 px
@@ -26,23 +25,11 @@ FAST = {"nbs": 8, "warmup_epochs": 1, "mosaic": 0.0}
 @pytest.fixture
 def rctx(ray_cluster: None, tmp_path: Path) -> Iterator[Platform]:
     """A Platform with a training supervisor attached (its worker gets both cores)."""
-    from raysight.training.client import TrainerClient
-
-    ctx = Platform.create(Settings(workspace=tmp_path / "ws", train_cpus_per_worker=2))
-    client = TrainerClient.attach(ctx)
-    yield ctx
-    client.shutdown()
-    ctx.close()
+    yield from make_ctx(tmp_path, train_cpus_per_worker=2)
 
 
 def wait(ctx: Platform, job_id: str, timeout: float = 400) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = training.get_job(ctx=ctx, job_id=job_id)
-        if job["status"] not in ("queued", "running"):
-            return job
-        time.sleep(1)
-    raise AssertionError(f"job {job_id} did not finish: {training.get_job(ctx=ctx, job_id=job_id)}")
+    return wait_for(ctx, job_id, timeout=timeout)
 
 
 def test_yolo_trains_registers_and_fine_tunes(rctx: Platform, tmp_path: Path) -> None:

@@ -1,0 +1,40 @@
+"""Shared by the training tests: a Platform with a training supervisor on the session's Ray cluster, and
+waiting for a job's record to reach a state."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from raysight.context import Platform
+from raysight.services import training
+from raysight.settings import Settings
+
+
+def make_ctx(tmp_path: Path, **settings: Any) -> Iterator[Platform]:
+    """Yield a Platform on `tmp_path/ws` with its supervisor attached; shut both down after."""
+    from raysight.training.client import TrainerClient
+
+    ctx = Platform.create(Settings(workspace=tmp_path / "ws", **settings))
+    client = TrainerClient.attach(ctx)
+    yield ctx
+    client.shutdown()
+    ctx.close()
+
+
+def ended(job: dict[str, Any]) -> bool:
+    return job["status"] not in ("queued", "running")
+
+
+def wait_for(ctx: Platform, job_id: str, pred: Callable[[dict[str, Any]], bool] = ended,
+             timeout: float = 300) -> dict[str, Any]:
+    """The job's record once `pred` holds (by default: once it has ended); AssertionError on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = training.get_job(ctx=ctx, job_id=job_id)
+        if pred(job):
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} timed out: {training.get_job(ctx=ctx, job_id=job_id)}")
