@@ -40,6 +40,19 @@ class ModelRef:
 
 
 @dataclass(frozen=True)
+class WeightsInfo:
+    """What `Backend.check_weights` found: the architecture a weights file fits (keys and shapes checked)."""
+
+    family: str  # the backend's name: yolo, resnet, sam
+    arch: str  # the architecture it fits: yolov8n, yolo11s, resnet18, vit_b, vit_t
+    model_name: str  # the name training and the registry use for it: yolov8n.pt, resnet18, vit_b
+    classes: list[str] = field(default_factory=list)  # class names stored in the file ([] if none)
+    num_classes: int | None = None  # outputs of its head (None where the family has no classes)
+    params: dict[str, Any] = field(default_factory=dict)  # for a registry record: imgsz, model_type...
+    format: str = ""  # what kind of file it is, for people (e.g. "ultralytics checkpoint")
+
+
+@dataclass(frozen=True)
 class PredictOptions:
     conf: float = 0.25
     iou: float = 0.7
@@ -134,6 +147,24 @@ class Backend:
         """A model this family serves without a registry record (e.g. ``builtin:ocr``,
         ``builtin:sam:vit_t``), or None if `key` names none."""
         return None
+
+    # -- weights files --------------------------------------------------------
+    def check_weights(self, path: Path, *, arch: str | None = None) -> WeightsInfo:
+        """Check that the file at `path` loads into one of this family's architectures (keys and tensor
+        shapes) WITHOUT running anything from it (no unpickling of arbitrary objects), and say which.
+
+        `arch` (an architecture or model name of this family: ``yolov8n.pt``, ``resnet50``, ``vit_b``)
+        requires that one. Raises ``raysight.errors.InvalidWeights`` naming what does not fit. Every
+        place a family loads weights (serving, training, uploads, ``raysight weights``) relies on it.
+        """
+        from raysight.errors import InvalidWeights
+
+        raise InvalidWeights(f"the {self.name} model family takes no weights files")
+
+    def weights_names(self) -> dict[str, str]:
+        """File names this family looks up in the workspace's weights folder, each with the
+        architecture it must fit (``{"yolov8n.pt": "yolov8n"}``)."""
+        return {}
 
     # -- training -----------------------------------------------------------
     def train_loop(self) -> Callable[[dict[str, Any]], None]:

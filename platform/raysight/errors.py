@@ -23,6 +23,13 @@ class Invalid(RaysightError):
     code = "invalid"
 
 
+class InvalidWeights(Invalid):
+    """A weights file that does not load into its family's architecture, or that would need code run
+    to be read (400). The message names the file and the first mismatches."""
+
+    code = "invalid_weights"
+
+
 class Unprocessable(RaysightError):
     """A value is out of its allowed range (422)."""
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from raysight.backend import Backend, Detection, ModelRef, Operation, PredictOptions, TaskType
+from raysight.backend import Backend, Detection, ModelRef, Operation, PredictOptions, TaskType, WeightsInfo
 
 ARCHS = ("resnet18", "resnet34", "resnet50")
 MODEL_NAMES = [*ARCHS, *(f"{a}.pth" for a in ARCHS), *(f"{a}.pt" for a in ARCHS)]
@@ -31,6 +32,21 @@ class ResnetBackend(Backend):
         from raysight_resnet import predict
 
         return predict.predict(model, images, options)
+
+    def check_weights(self, path: Path, *, arch: str | None = None) -> WeightsInfo:
+        """A raysight ResNet checkpoint ({"arch", "classes", "state_dict", "imgsz"}) or a bare torchvision
+        state dict, read with weights_only=True; every key and shape checked against the architecture."""
+        from raysight_resnet.model import read_weights
+
+        w = read_weights(path, arch=arch)
+        return WeightsInfo(
+            family=self.name, arch=w.arch, model_name=w.arch, classes=list(w.classes), num_classes=w.num_classes,
+            params={"imgsz": w.imgsz} if w.imgsz else {},
+            format="raysight ResNet checkpoint" if w.meta else "torchvision state dict",
+        )
+
+    def weights_names(self) -> dict[str, str]:
+        return {f"{arch}{suffix}": arch for arch in ARCHS for suffix in (".pth", ".pt")}
 
     def train_loop(self) -> Callable[[dict[str, Any]], None]:
         from raysight_resnet import train

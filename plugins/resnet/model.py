@@ -9,12 +9,20 @@ Weights file (``.pth``, written by training, read by raysight_resnet.predict.loa
 classes. Training checkpoints add "optimizer", "epoch", "best_accuracy" to the same dict.
 Pretrained files in the weights folder (resnet18.pth...) may be either this dict or a bare
 torchvision state_dict (ImageNet head, which is left out).
+
+Every file is read with ``weights_only=True`` (raysight.weights_io): nothing in it is ever run, and a
+pickled module (``torch.save(net)``) is refused.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from raysight.errors import InvalidWeights
+from raysight.weights_io import load_tensors, meta_shapes, mismatches, require_fit, tensor_dict
 
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 
@@ -37,19 +45,70 @@ def build_resnet(arch: str, num_classes: int) -> Any:
     return net
 
 
-def load_start_weights(net: Any, path: str | Path) -> dict[str, Any]:
-    """Load pretrained or fine-tuning weights into `net`, skipping tensors whose shape differs (the head
-    when the classes differ). Returns the file's dict (empty for a bare state_dict)."""
-    import torch
+@dataclass
+class ResnetWeights:
+    """A ResNet weights file, read safely and checked against its architecture."""
 
-    data = torch.load(str(path), map_location="cpu", weights_only=False)
-    meta: dict[str, Any] = data if isinstance(data, dict) and "state_dict" in data else {}
-    state = meta.get("state_dict", data)
-    if isinstance(state, torch.nn.Module):
-        state = state.state_dict()
+    arch: str
+    state_dict: dict[str, Any]
+    classes: list[str] = field(default_factory=list)
+    imgsz: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)  # the file's dict without state_dict (empty if bare)
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.state_dict["fc.weight"].shape[0])
+
+
+@lru_cache(maxsize=32)
+def expected_shapes(arch: str, num_classes: int) -> dict[str, tuple[int, ...]]:
+    """{key: shape} of `arch` with a `num_classes` head (built on the meta device)."""
+    return meta_shapes(lambda: build_resnet(arch, num_classes))
+
+
+def _state_of(data: Any, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    meta: dict[str, Any] = dict(data) if isinstance(data, dict) and "state_dict" in data else {}
+    state = tensor_dict(meta.pop("state_dict") if meta else data)
+    if state is None:
+        raise InvalidWeights(f"'{name}' is not a ResNet state dict (nor a dict with one under 'state_dict')")
+    return {k.removeprefix("module."): v for k, v in state.items()}, meta
+
+
+def read_weights(path: str | Path, *, arch: str | None = None) -> ResnetWeights:
+    """Read a ResNet file without running anything from it and check every key and shape against the
+    architecture: `arch` if given, else the one the file names, else the one its keys fit. Raises
+    InvalidWeights naming the mismatches."""
+    name = Path(path).name
+    state, meta = _state_of(load_tensors(path), name)
+    if "fc.weight" not in state:
+        raise InvalidWeights(f"'{name}' is not a ResNet state dict (it has no fc.weight)")
+    try:
+        wanted = arch_of(arch) if arch else (arch_of(str(meta["arch"])) if meta.get("arch") else None)
+    except ValueError as exc:
+        raise InvalidWeights(str(exc)) from None
+    nc = int(state["fc.weight"].shape[0])
+    candidates = [wanted] if wanted else list(ARCHS)
+    fits = [a for a in candidates if not mismatches(state, expected_shapes(a, nc))]
+    if not fits:
+        closest = min(candidates, key=lambda a: len(mismatches(state, expected_shapes(a, nc))))
+        require_fit(state, expected_shapes(closest, nc), what=f"'{name}' does not fit {closest}")
+    classes = [str(c) for c in meta.get("classes") or []]
+    if classes and len(classes) != nc:
+        raise InvalidWeights(f"'{name}' names {len(classes)} classes but its head has {nc} outputs")
+    imgsz = meta.get("imgsz")
+    return ResnetWeights(arch=fits[0], state_dict=state, classes=classes,
+                         imgsz=int(imgsz) if isinstance(imgsz, int) and imgsz > 0 else None, meta=meta)
+
+
+def load_start_weights(net: Any, path: str | Path) -> dict[str, Any]:
+    """Load pretrained or fine-tuning weights into `net` (read with weights_only=True), skipping tensors
+    whose shape differs (the head when the classes differ). Returns the file's dict without its
+    state_dict (empty for a bare state_dict)."""
+    state, meta = _state_of(load_tensors(path), Path(path).name)
     own = net.state_dict()
-    usable = {k.removeprefix("module."): v for k, v in state.items()}
-    usable = {k: v for k, v in usable.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
+    usable = {k: v for k, v in state.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
+    if not usable:
+        raise InvalidWeights(f"no tensor of '{Path(path).name}' fits this ResNet")
     net.load_state_dict(usable, strict=False)
     return meta
 

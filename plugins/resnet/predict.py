@@ -45,28 +45,19 @@ def build(arch: str, num_classes: int) -> Any:
 
 
 def load(ref: ModelRef, *, device: str) -> LoadedResnet:
-    import torch
+    """Read the checkpoint safely (weights_only, keys and shapes checked) and build the net for it."""
+    from raysight_resnet.model import read_weights
 
     if not ref.weights_path or not Path(ref.weights_path).is_file():
         raise NotFound(f"weights of model '{ref.model_id}' not found")
-    ckpt = torch.load(ref.weights_path, map_location="cpu", weights_only=False)
-    if isinstance(ckpt, dict) and "state_dict" in ckpt:
-        arch = str(ckpt.get("arch") or ref.params.get("model_name") or "resnet18").removesuffix(".pth")
-        classes = [str(c) for c in (ckpt.get("classes") or ref.classes)]
-        state = ckpt["state_dict"]
-        imgsz = int(ckpt.get("imgsz") or ref.params.get("imgsz") or 224)
-    elif isinstance(ckpt, torch.nn.Module):
-        net = ckpt
-        classes, imgsz, state, arch = list(ref.classes), int(ref.params.get("imgsz") or 224), None, ""
-    else:
-        raise Invalid(f"weights of model '{ref.model_id}' are not a ResNet checkpoint")
-    if state is not None:
-        num_classes = int(state["fc.weight"].shape[0]) if "fc.weight" in state else len(classes)
-        net = build(arch, num_classes)
-        net.load_state_dict(state)
+    weights = read_weights(ref.weights_path)
+    classes = weights.classes or [str(c) for c in ref.classes]
+    if len(classes) != weights.num_classes:
+        classes = [str(i) for i in range(weights.num_classes)]
+    imgsz = int(weights.imgsz or ref.params.get("imgsz") or 224)
+    net = build(weights.arch, weights.num_classes)
+    net.load_state_dict(weights.state_dict)
     net.eval().to(device)
-    if not classes:
-        classes = [str(i) for i in range(int(net.fc.out_features))]
     return LoadedResnet(net=net, classes=classes, imgsz=imgsz, device=device)
 
 

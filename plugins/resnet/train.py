@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from raysight.training.worker import TrainSession, discard
+from raysight.weights_io import load_tensors
 from raysight_resnet.model import arch_of, build_resnet, load_start_weights, save_weights
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -149,13 +150,13 @@ def train_loop(config: dict[str, Any]) -> None:
     start, best_accuracy, best_state, history = 0, -1.0, None, []
     with session.restored() as (folder, _epoch):
         if folder is not None and (folder / "last.pth").is_file():
-            ckpt = torch.load(folder / "last.pth", map_location="cpu", weights_only=False)
+            ckpt = load_tensors(folder / "last.pth")
             net.load_state_dict(ckpt["state_dict"])
             optimizer.load_state_dict(ckpt["optimizer"])
             start, best_accuracy = int(ckpt["epoch"]), float(ckpt.get("best_accuracy", -1.0))
             history = list(ckpt.get("history", []))
             if (folder / "best.pth").is_file():
-                best_state = torch.load(folder / "best.pth", map_location="cpu", weights_only=False)["state_dict"]
+                best_state = load_tensors(folder / "best.pth")["state_dict"]
     model = prepare_model(net)
     plain = model.module if hasattr(model, "module") else model
     loss_fn = torch.nn.CrossEntropyLoss()

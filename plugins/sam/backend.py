@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from raysight.backend import Backend, Detection, ModelRef, Operation, PredictOptions, TaskType
+from raysight.backend import Backend, Detection, ModelRef, Operation, PredictOptions, TaskType, WeightsInfo
 from raysight_sam.build import CHECKPOINTS, MODEL_TYPES
 
 MODEL_NAMES = [*MODEL_TYPES, *CHECKPOINTS.values()]
@@ -61,6 +61,23 @@ class SamBackend(Backend):
             model_id=key, weights_path=CHECKPOINTS[model_type], classes=["mask"],
             params={"model_type": model_type, "task_type": str(self.task), "plugin": self.name},
         )
+
+    def check_weights(self, path: Path, *, arch: str | None = None) -> WeightsInfo:
+        """A segment-anything (vit_h / vit_l / vit_b) or MobileSAM (vit_t) state dict, read with
+        weights_only=True and checked key for key and shape for shape against the model type."""
+        from raysight.errors import InvalidWeights
+        from raysight_sam.build import read_state, type_of_name
+
+        wanted = type_of_name(arch) if arch else None
+        if arch and wanted is None:
+            raise InvalidWeights(f"unknown SAM model type '{arch}' (one of {', '.join(MODEL_TYPES)})")
+        model_type, _ = read_state(Path(path), model_type=wanted)
+        return WeightsInfo(family=self.name, arch=model_type, model_name=model_type, classes=["mask"],
+                           params={"model_type": model_type},
+                           format="MobileSAM state dict" if model_type == "vit_t" else "SAM state dict")
+
+    def weights_names(self) -> dict[str, str]:
+        return {file: model_type for model_type, file in CHECKPOINTS.items()}
 
     def load(self, ref: ModelRef, *, device: str) -> Any:
         from raysight_sam import predict

@@ -8,10 +8,14 @@ type and the official ``mobile_sam.pt`` state dict loads key for key.
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from raysight.errors import InvalidWeights
+from raysight.weights_io import load_tensors, meta_shapes, mismatches, require_fit, tensor_dict
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +63,42 @@ def build_architecture(model_type: str) -> Any:
     return sam_model_registry[model_type](checkpoint=None)
 
 
-def load_state(model: Any, checkpoint: Path) -> None:
-    state = torch.load(str(checkpoint), map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]
+@lru_cache(maxsize=8)
+def expected_shapes(model_type: str) -> dict[str, tuple[int, ...]]:
+    """{key: shape} of a model type's state dict (built on the meta device: no memory, no download)."""
+    return meta_shapes(lambda: build_architecture(model_type))
+
+
+def type_of_name(name: str) -> str | None:
+    """vit_b / sam_vit_b_01ec64.pth / mobile_sam.pt -> the model type, else None."""
+    base = Path(name).name
+    if base in CHECKPOINTS:
+        return base
+    return next((t for t, f in CHECKPOINTS.items() if f == base), None)
+
+
+def read_state(checkpoint: Path, *, model_type: str | None = None) -> tuple[str, dict[str, Any]]:
+    """(model type, state dict) of a SAM / MobileSAM file, read with weights_only=True and checked key
+    for key and shape for shape against `model_type` (or the type it fits). Raises InvalidWeights."""
+    name = Path(checkpoint).name
+    data = load_tensors(checkpoint)
+    if isinstance(data, dict) and isinstance(data.get("model"), dict):
+        data = data["model"]
+    state = tensor_dict(data)
+    if state is None:
+        raise InvalidWeights(f"'{name}' is not a SAM state dict")
+    if model_type is not None and model_type not in CHECKPOINTS:
+        raise InvalidWeights(f"unknown SAM model type '{model_type}' (one of {', '.join(MODEL_TYPES)})")
+    candidates = [model_type] if model_type else list(MODEL_TYPES)
+    fits = [t for t in candidates if not mismatches(state, expected_shapes(t))]
+    if not fits:
+        closest = min(candidates, key=lambda t: len(mismatches(state, expected_shapes(t))))
+        require_fit(state, expected_shapes(closest), what=f"'{name}' does not fit SAM {closest}")
+    return fits[0], state
+
+
+def load_state(model: Any, checkpoint: Path, model_type: str | None = None) -> None:
+    _, state = read_state(checkpoint, model_type=model_type)
     model.load_state_dict(state)
 
 
@@ -72,7 +108,7 @@ def build(model_type: str, checkpoint: Path | None) -> tuple[Any, bool]:
     model = build_architecture(model_type)
     trained = False
     if checkpoint is not None and Path(checkpoint).is_file():
-        load_state(model, Path(checkpoint))
+        load_state(model, Path(checkpoint), model_type)
         trained = True
     else:
         log.warning("SAM %s: no checkpoint found (%s); serving fresh, untrained weights", model_type, checkpoint)

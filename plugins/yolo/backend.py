@@ -4,11 +4,12 @@ loading the plugin stays cheap in every process)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from raysight.backend import Backend, Detection, ModelRef, Operation, PredictOptions, TaskType
+from raysight.backend import Backend, Detection, ModelRef, Operation, PredictOptions, TaskType, WeightsInfo
 
 SIZES = ("n", "s", "m", "l", "x")
 MODEL_NAMES = [f"{family}{size}.pt" for family in ("yolov8", "yolo11") for size in SIZES] + [
@@ -24,6 +25,17 @@ class YoloBackend(Backend):
     default_params: ClassVar[dict[str, Any]] = {
         "model_name": "yolov8n.pt", "epochs": 10, "imgsz": 640, "batch": -1, "conf": 0.25, "iou": 0.7,
     }
+    weights_suffixes: ClassVar[tuple[str, ...]] = (".pt",)
+
+    def check_weights(self, path: Path, *, arch: str | None = None) -> WeightsInfo:
+        """An ultralytics detection checkpoint, loaded through an allow-list of the classes such files
+        contain (raysight_yolo.safe_load), checked against the architecture its config describes."""
+        from raysight_yolo import weights
+
+        return weights.check(Path(path), family=self.name, arch=arch)
+
+    def weights_names(self) -> dict[str, str]:
+        return {name: name.removesuffix(".pt") for name in MODEL_NAMES if name.endswith(".pt")}
 
     def load(self, ref: ModelRef, *, device: str) -> Any:
         from raysight_yolo import predict

@@ -23,16 +23,23 @@ class LoadedYolo:
 
 
 def load(ref: ModelRef, *, device: str) -> LoadedYolo:
-    """An ultralytics YOLO from `.pt` weights (or a `.yaml` architecture: fresh weights), warmed up
-    so that the first request does not pay for predictor set-up and layer fusion."""
+    """An ultralytics YOLO from `.pt` weights (loaded through raysight_yolo.safe_load: nothing in the
+    file is run) or a `.yaml` architecture (fresh weights), warmed up so that the first request does not
+    pay for predictor set-up and layer fusion."""
     from pathlib import Path
 
     from ultralytics import YOLO
 
+    from raysight_yolo.safe_load import enforce, open_model
+
     weights = ref.weights_path
     if not weights or (not weights.endswith((".yaml", ".yml")) and not Path(weights).is_file()):
         raise NotFound(f"weights of model '{ref.model_id}' not found")
-    model = YOLO(weights, task="detect")
+    if weights.endswith((".yaml", ".yml")):
+        enforce()
+        model = YOLO(weights, task="detect")
+    else:
+        model = open_model(weights)
     names = {int(k): str(v) for k, v in (model.names or {}).items()}
     if ref.classes and (not names or len(ref.classes) == len(names)):
         names = dict(enumerate(ref.classes))

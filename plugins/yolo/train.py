@@ -88,6 +88,10 @@ def train_loop(config: dict[str, Any]) -> None:
     from ultralytics import YOLO
     from ultralytics.utils import LOGGER
 
+    from raysight_yolo.safe_load import enforce, open_model
+
+    enforce()  # every checkpoint ultralytics reads in this worker (start weights, resume) is a weights_only load
+
     work = Path(c.output_dir)
     save_dir = work / "yolo"
     last = save_dir / "weights" / "last.pt"
@@ -98,9 +102,9 @@ def train_loop(config: dict[str, Any]) -> None:
             shutil.copy2(folder / "last.pt", last)
             resume_from = epoch
     if resume_from:
-        model = YOLO(str(last))
+        model = open_model(last)
     elif c.weights:
-        model = YOLO(c.weights)
+        model = open_model(c.weights)
     else:
         session.log(f"No pretrained weights for {c.model_name}: building {fresh_config(c.model_name)} "
                     "with fresh weights")

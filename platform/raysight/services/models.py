@@ -7,6 +7,7 @@ Files of a model live under workspace.model_dir(id): ``weights/best.pt`` (YOLO) 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import uuid
@@ -17,9 +18,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from raysight.backend import ModelRef
+from raysight.backend import Backend, ModelRef, WeightsInfo
 from raysight.context import Platform
-from raysight.errors import Invalid, NotFound
+from raysight.errors import Invalid, InvalidWeights, NotFound
 from raysight.store.models import Model
 from raysight.store.models.base import iso
 from raysight.workspace import check_id, clean_filename, save_stream
@@ -235,20 +236,6 @@ def _job_tags(job: dict[str, Any], meta: dict[str, Any]) -> list[str]:
     return tags + [str(t) for t in asked if t and str(t) not in tags]
 
 
-def _classes_from_yolo(weights: Path) -> list[str]:
-    """Class names stored in an ultralytics checkpoint (best effort: [] if unreadable)."""
-    try:
-        import torch
-
-        ckpt = torch.load(weights, map_location="cpu", weights_only=False)
-        names = getattr(ckpt.get("model") or ckpt.get("ema"), "names", None) if isinstance(ckpt, dict) else None
-        if isinstance(names, dict):
-            return [str(names[k]) for k in sorted(names)]
-        return [str(n) for n in names or []]
-    except Exception:
-        return []
-
-
 async def upload(
     *,
     ctx: Platform,
@@ -260,8 +247,10 @@ async def upload(
     description: str = "",
     tags: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Register weights a user brings (extension): `plugin` is a family name (yolo, resnet) or a model
-    name that identifies one (yolov8n.pt, resnet18)."""
+    """Register weights a user brings (extension): `plugin` is a family name (yolo, resnet, sam) or a model
+    name that identifies one (yolov8n.pt, resnet18, vit_b). The file is validated before it is recorded:
+    it must load into that family's architecture (the named one, if a model name was given) without
+    anything in it being run (Backend.check_weights); InvalidWeights (400) otherwise, nothing kept."""
     backend = ctx.plugins.backends.get(plugin) or ctx.plugins.backend_for_model_name(plugin)
     if backend is None:
         raise Invalid(f"unknown model type '{plugin}'")
@@ -275,15 +264,26 @@ async def upload(
         size = await save_stream(read, weights, max_bytes=ctx.settings.max_upload_bytes)
         if size == 0:
             raise Invalid("the weights file is empty")
+        info = await asyncio.to_thread(check_upload, backend, weights, plugin=plugin, filename=filename,
+                                       named=plugin not in ctx.plugins.backends)
         names = [c.strip() for c in (classes or []) if c.strip()]
-        if not names and backend.name == "yolo":
-            names = _classes_from_yolo(weights)
-        arch = plugin if plugin not in ctx.plugins.backends else str(backend.default_params.get("model_name") or "")
+        if names and info.num_classes is not None and len(names) != info.num_classes:
+            raise Invalid(f"{len(names)} class names were given but the weights have {info.num_classes} classes")
         return register(
             ctx=ctx, model_id=model_id, plugin=backend.name, task_type=str(backend.task), weights_path=weights,
-            classes=names, name=(name or Path(clean_filename(filename)).stem).strip(), description=description,
-            params={"model_name": arch, "uploaded": True}, pretrained=True, tags=list(tags or []),
+            classes=names or list(info.classes), name=(name or Path(clean_filename(filename)).stem).strip(),
+            description=description, params={**info.params, "model_name": info.model_name, "uploaded": True},
+            pretrained=True, tags=list(tags or []),
         )
     except BaseException:
         ctx.workspace.remove(folder)
         raise
+
+
+def check_upload(backend: Backend, weights: Path, *, plugin: str, filename: str, named: bool) -> WeightsInfo:
+    """Backend.check_weights on a saved upload; errors name the client's file name, not the stored path."""
+    try:
+        return backend.check_weights(weights, arch=plugin if named else None)
+    except InvalidWeights as exc:
+        shown = clean_filename(filename, "weights")
+        raise InvalidWeights(exc.message.replace(f"'{weights.name}'", f"'{shown}'")) from None

@@ -210,6 +210,8 @@ def create_job(
             epoch=0, history=[], attempt=0,
         )
         weights = _start_weights(ctx, _arch(job, base), base)
+        if weights is not None:  # refused here (400) rather than in a worker: nothing from the file is run
+            backend.check_weights(weights, arch=None if base is not None else _arch(job, base))
         job.pretrained = weights is not None
         s.add(job)
     start = f"weights {weights}" if weights else "fresh weights (no pretrained file in the weights folder)"

@@ -1,0 +1,96 @@
+"""Loading ultralytics checkpoints without unpickling arbitrary objects.
+
+An ultralytics ``.pt`` pickles the model's classes, so a plain ``torch.load`` cannot read it with
+``weights_only=True``, and ultralytics by default unpickles with ``weights_only=False`` (any code).
+Two gates, both before anything in the file is run:
+
+1. Our allow-list (`check_globals`): every class or function the pickle names must be one torch's
+   ``weights_only`` loader allows by default (tensors, storages, containers, numbers), a module class of
+   ``torch.nn.modules.*`` or ``ultralytics.nn.modules.*`` (not ``TorchVision``, whose constructor
+   fetches weights), ``ultralytics.nn.tasks.DetectionModel``, or a numpy scalar/dtype. Anything else
+   (``builtins.open``, ``os.system``, ``SegmentationModel``...) is refused naming it.
+2. ultralytics' own restricted loader (``torch.load(weights_only=True)`` against its registry of
+   ultralytics/torch module classes, and model building without ``eval``), which `enforce` turns on for
+   the whole process, so every load ultralytics does by itself (``YOLO(path)``, resume) goes through it.
+   Files ultralytics wrote itself during a run (``strip_optimizer``) are the only ones it reads otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from raysight.errors import InvalidWeights
+
+MODULE_PREFIXES = ("torch.nn.modules.", "ultralytics.nn.modules.")
+ALLOWED = frozenset({"ultralytics.nn.tasks.DetectionModel", "numpy.dtype", "numpy.core.multiarray.scalar",
+                     "numpy._core.multiarray.scalar", "numpy.core.multiarray._reconstruct",
+                     "numpy._core.multiarray._reconstruct", "numpy.ndarray"})
+DENIED = frozenset({"ultralytics.nn.modules.block.TorchVision"})
+
+
+def enforce() -> None:
+    """Make every ultralytics checkpoint load in this process a restricted ``weights_only`` load."""
+    import ultralytics.nn.tasks as tasks
+    import ultralytics.utils as utils
+
+    if not hasattr(tasks, "_SafeLoad") or not tasks._SafeLoad.SUPPORTED:
+        raise RuntimeError("this ultralytics/torch cannot load checkpoints with weights_only=True")
+    tasks.SAFE_LOAD = True  # torch_safe_load's default and _SafeLoad.restricted() read this at call time
+    utils.SAFE_LOAD = True
+
+
+def _allowed(name: str) -> bool:
+    if name in DENIED:
+        return False
+    if name in ALLOWED or name.startswith("numpy.dtypes."):
+        return True
+    return name.startswith(MODULE_PREFIXES) and name.rpartition(".")[2][:1].isupper()
+
+
+def check_globals(path: Path) -> None:
+    """Refuse a file whose pickle names anything outside the allow-list (module docstring)."""
+    import torch
+
+    try:
+        needed = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    except Exception:  # not a torch.save zip archive (text, a truncated file, TorchScript...)
+        raise InvalidWeights(f"'{path.name}' is not an ultralytics checkpoint (it cannot be read as one)") from None
+    refused = sorted(n for n in needed if not _allowed(n))
+    if refused:
+        raise InvalidWeights(f"'{path.name}' is refused: it references {', '.join(refused[:3])}, which an "
+                             "ultralytics detection checkpoint does not contain (nothing from it was run)")
+
+
+def _checked(path: str | Path) -> Path:
+    file = Path(path)
+    if not file.is_file():
+        raise InvalidWeights(f"weights file '{file.name}' not found")
+    if file.suffix.lower() != ".pt":
+        raise InvalidWeights(f"'{file.name}': ultralytics checkpoints are .pt files")
+    check_globals(file)
+    enforce()
+    return file
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint dict of an ultralytics ``.pt`` through both gates; InvalidWeights otherwise."""
+    from ultralytics.nn.tasks import torch_safe_load
+
+    file = _checked(path)
+    try:
+        ckpt, _ = torch_safe_load(str(file), safe_only=True)
+    except Exception:
+        raise InvalidWeights(f"'{file.name}' is not a loadable ultralytics checkpoint") from None
+    return ckpt
+
+
+def open_model(path: str | Path) -> Any:
+    """``ultralytics.YOLO`` for a detection checkpoint, loaded through both gates."""
+    from ultralytics import YOLO
+
+    file = _checked(path)
+    try:
+        return YOLO(str(file), task="detect")
+    except Exception:
+        raise InvalidWeights(f"'{file.name}' is not a loadable ultralytics detection checkpoint") from None
