@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from raysight import weights_cli
 from raysight.settings import Settings, apply_process_env, ray_env
 
 log = logging.getLogger("raysight")
@@ -106,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="upgrade the database schema in place").set_defaults(func=cmd_migrate)
     sub.add_parser("plugins", help="list discovered plugins").set_defaults(func=cmd_plugins)
+    weights_cli.register(sub)
     ns = parser.parse_args(argv)
     return int(ns.func(ns))
 

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     train_checkpoints_keep: int = Field(default=2, description="checkpoints kept per training job")
     train_stop_timeout_s: float = Field(default=20.0, description="graceful stop wait before a forced cancel")
     seed: int = 0
+    # -- model weights (`raysight weights pull`) --
+    weights_url: str | None = Field(default=None, description="mirror base URL: pull fetches <base>/<file name>")
 
     # -- derived values -------------------------------------------------
     @property
