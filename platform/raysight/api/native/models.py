@@ -19,9 +19,10 @@ router = APIRouter(tags=["models"])
 _UPLOAD_DOC = multipart_doc(
     ["file", "plugin"],
     {
-        "file": {"type": "string", "format": "binary", "description": "weights (.pt / .pth)"},
-        "plugin": {"type": "string", "description": "model family (yolo, resnet) or a model "
-                   "name that names one (yolov8n.pt, resnet18)"},
+        "file": {"type": "string", "format": "binary", "description": "weights (.pt / .pth); refused (400) "
+                 "unless it loads into the family's architecture, keys and shapes checked"},
+        "plugin": {"type": "string", "description": "model family (yolo, resnet, sam) or a model "
+                   "name that names one and its architecture (yolov8n.pt, resnet18, vit_b)"},
         "name": {"type": "string"},
         "classes": {"type": "string", "description": "comma-separated class names"},
         "description": {"type": "string"},
