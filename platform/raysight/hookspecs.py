@@ -39,7 +39,10 @@ def raysight_backends() -> list[Backend]:
     Each backend declares its ``name`` (unique across plugins; it is also the name of the Serve
     deployment that hosts it), its ``task`` (detect / segment / classify / ocr / ...), the
     ``operations`` it supports (predict, train, evaluate, export), its ``default_params`` and the
-    ``dataset_formats`` it can train on. Called once per process when plugins load.
+    ``dataset_formats`` it can train on. A family that takes weights files implements
+    ``check_weights(path, *, arch=None) -> WeightsInfo`` (load without running anything from the file,
+    keys and shapes against the architecture, ``InvalidWeights`` otherwise) and ``weights_names()`` (the
+    file names it looks up in the weights folder). Called once per process when plugins load.
     """
 
 

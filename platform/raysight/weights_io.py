@@ -31,7 +31,12 @@ def load_tensors(path: Path | str) -> Any:
     if not file.is_file():
         raise InvalidWeights(f"weights file '{file.name}' not found")
     try:
-        return torch.load(str(file), map_location="cpu", weights_only=True)
+        try:  # memory-mapped: checking a 2.5 GB SAM file does not read it all
+            return torch.load(str(file), map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:
+            if "mmap" not in str(exc):
+                raise
+            return torch.load(str(file), map_location="cpu", weights_only=True)  # the legacy (non-zip) format
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL (\S+) was not an allowed global", str(exc))
         if found:

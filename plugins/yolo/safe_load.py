@@ -13,6 +13,8 @@ Two gates, both before anything in the file is run:
    ultralytics/torch module classes, and model building without ``eval``), which `enforce` turns on for
    the whole process, so every load ultralytics does by itself (``YOLO(path)``, resume) goes through it.
    Files ultralytics wrote itself during a run (``strip_optimizer``) are the only ones it reads otherwise.
+   ultralytics registers the classes it allowed with ``torch.serialization.add_safe_globals`` for the
+   life of the process (module classes only: rebuilding them runs no code from the file).
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Files of a model live under workspace.model_dir(id): ``weights/best.pt`` (YOLO) or ``weights/best.pth``
 (ResNet: a dict {"arch", "classes", "state_dict", "imgsz"}), and the plots training wrote
 (results.png, confusion_matrix.png, BoxPR_curve.png...), served at /models/<id>/files/<name>.
+Uploaded files are checked by their family's ``Backend.check_weights`` (nothing in them is run; keys and
+shapes must fit the architecture) before anything is recorded.
 """
 
 from __future__ import annotations
