@@ -42,6 +42,39 @@ class Settings(BaseSettings):
     train_stop_timeout_s: float = Field(default=20.0, description="graceful stop wait before a forced cancel")
     seed: int = 0
 
+    # -- hardening (issue 9): cross-site, body and resource limits, caps on work --
+    allowed_hosts: str = Field(default="", description="extra Host names served besides loopback and `host` ('*' any)")
+    cors_origins: str = Field(default="", description="origins allowed to call the API from a browser ('*' any)")
+    max_image_mb: int = Field(default=20, description="largest body of a single-image request (413 above)")
+    max_image_pixels: int = Field(default=40_000_000, description="largest decoded image, in pixels")
+    video_max_pixels: int = Field(default=8_294_400, description="largest video frame (width x height)")
+    video_max_frames: int = Field(default=18_000, description="most frames of an inferred video")
+    data_yaml_max_kb: int = Field(default=256, description="largest data.yaml (or classes file) of a dataset")
+    max_classes: int = Field(default=10_000, description="most classes of a dataset")
+    uploads_retention_h: float = Field(default=168.0, description="uploads/ files older than this are swept (0 keeps)")
+    max_data_workers: int = Field(default=4, description="most data-loader processes (params.workers)")
+    max_queued_jobs: int = Field(default=20, description="most training jobs waiting as queued")
+    max_async_tasks: int = Field(default=8, description="most async ingest tasks in flight")
+    max_urls_per_request: int = Field(default=32, description="most image URLs in one request")
+
+    @property
+    def max_image_bytes(self) -> int:
+        return self.max_image_mb * 1024 * 1024
+
+    @property
+    def trusted_hosts(self) -> set[str]:
+        """Host names this server answers to: loopback, the bound host (unless a wildcard address) and
+        RAYSIGHT_ALLOWED_HOSTS; '*' in the latter allows any."""
+        names = set(LOOPBACK_HOSTS)
+        if self.host not in ("0.0.0.0", "::", ""):
+            names.add(self.host.lower())
+        names.update(h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip())
+        return names
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
+
     # -- derived values -------------------------------------------------
     @property
     def workspace_dir(self) -> Path:
