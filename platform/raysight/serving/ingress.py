@@ -28,7 +28,7 @@ class Ingress:
         model_handles: dict[str, Any],
         placements: dict[str, dict[str, Any]],
     ) -> None:
-        platform = Platform.create(Settings(**settings))
+        platform = Platform.create(Settings.from_args(settings))
         platform.model_handles = dict(model_handles)
         platform.extras["placements"] = placements
         platform.extras["probes"] = {

@@ -83,7 +83,7 @@ class ModelDeployment:
         from raysight.context import Platform
 
         self.backend_name = backend_name
-        self.settings = Settings(**settings)
+        self.settings = Settings.from_args(settings)
         self.options = ModelDeploymentOptions.from_args(options)
         self.platform = Platform.create(self.settings, migrate=False)
         self.backend = self.platform.plugins.backend(backend_name)

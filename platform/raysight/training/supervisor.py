@@ -44,7 +44,7 @@ def supervisor_name(settings: Settings) -> str:
 class TrainSupervisor:
     def __init__(self, settings_args: dict[str, Any]) -> None:
         self.settings_args = dict(settings_args)
-        self.settings = Settings(**settings_args)
+        self.settings = Settings.from_args(settings_args)
         self.ctx = Platform.create(self.settings, migrate=False)
         self.name = supervisor_name(self.settings)
         self.lock = threading.RLock()
