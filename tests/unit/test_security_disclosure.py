@@ -27,3 +27,24 @@ def test_health_without_the_key_says_only_up_or_down(tmp_path: Path) -> None:
 
 def test_health_without_a_configured_key_is_complete(client: TestClient) -> None:
     assert {"status", "workspace", "plugins", "database"} <= set(client.get("/health").json())
+
+
+def test_task_errors_do_not_echo_paths_or_addresses(ctx: Platform) -> None:
+    import asyncio
+
+    import pytest
+
+    from raysight.services import tasks
+
+    secret_path = str(ctx.workspace.root / "tasks" / "internal" / "state.bin")
+
+    async def work(_progress: object) -> dict[str, object]:
+        raise ConnectionError(f"cannot reach gcs 10.0.3.7:6379 or [fd00::5]:8265 while writing {secret_path}")
+
+    task_id = tasks.create(ctx=ctx, kind="ingest")
+    with pytest.raises(ConnectionError):
+        asyncio.run(tasks.run(ctx=ctx, task_id=task_id, work=work))  # type: ignore[arg-type]
+    error = tasks.get(ctx=ctx, task_id=task_id)["error"]
+    assert error.startswith("ConnectionError: cannot reach gcs") and "state.bin" in error
+    for internal in ("10.0.3.7", "6379", "fd00::5", str(ctx.workspace.root), "/tasks/internal"):
+        assert internal not in error, internal

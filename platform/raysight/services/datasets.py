@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
 from raysight.context import Platform
-from raysight.errors import Conflict, Invalid, NotFound, RaysightError, TooLarge, Unprocessable
+from raysight.errors import Conflict, Invalid, NotFound, TooLarge, Unprocessable, public_message
 from raysight.services.dataset_formats import detect_and_parse
 from raysight.services.dataset_split import check_ratio, split_items, write_version
 from raysight.store.models import AnnotationTask, Dataset, DatasetVersion, TrainJob
@@ -180,7 +180,7 @@ def prepare(
     try:
         result = _build_version(ctx, dataset_id, ratio=ratio, keep_source_splits=split_ratio is None, classes=wanted)
     except BaseException as exc:
-        message = exc.message if isinstance(exc, RaysightError) else f"{type(exc).__name__}: {exc}"
+        message = public_message(exc)
         _release(ctx, dataset_id, token, error=message)
         raise
     _release(ctx, dataset_id, token, error=None)
