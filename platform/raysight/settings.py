@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     allowed_hosts: str = Field(default="", description="extra Host names served besides loopback and `host` ('*' any)")
     cors_origins: str = Field(default="", description="origins allowed to call the API from a browser ('*' any)")
     max_image_mb: int = Field(default=20, description="largest body of a single-image request (413 above)")
-    max_image_pixels: int = Field(default=40_000_000, description="largest decoded image, in pixels")
+    max_image_pixels: int = Field(default=50_000_000, description="largest image decoded on any path, in pixels")
     video_max_pixels: int = Field(default=8_294_400, description="largest video frame (width x height)")
     video_max_frames: int = Field(default=18_000, description="most frames of an inferred video")
     data_yaml_max_kb: int = Field(default=256, description="largest data.yaml (or classes file) of a dataset")

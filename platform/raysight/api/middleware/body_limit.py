@@ -47,7 +47,7 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit, named = body_limit(scope.get("path", ""), platform.settings)
-        error = TooLarge(f"request body larger than {named}")
+        error = TooLarge(f"request body exceeds the limit of {named}")
         declared = dict(scope.get("headers", [])).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             await send_error(scope, receive, send, error, {"connection": "close"})
