@@ -48,7 +48,7 @@ def _magic_ok(data: bytes) -> bool:
             or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"))
 
 
-def probe(data: bytes, *, max_decode_pixels: int = MAX_DECODE_PIXELS) -> ImageInfo:
+def probe(data: bytes, *, max_decode_pixels: int | None = None) -> ImageInfo:
     """Format and size from the header only; Invalid if `data` is no supported image, TooLarge above
     `max_decode_pixels` (RAYSIGHT_MAX_IMAGE_PIXELS where callers have settings)."""
     if not data:
@@ -68,6 +68,7 @@ def probe(data: bytes, *, max_decode_pixels: int = MAX_DECODE_PIXELS) -> ImageIn
         raise Invalid(f"unsupported image format {fmt or 'unknown'}: jpg, png, bmp or webp expected")
     if width <= 0 or height <= 0:
         raise Invalid("the image has no pixels")
+    max_decode_pixels = max_decode_pixels or MAX_DECODE_PIXELS
     if width * height > max_decode_pixels:
         raise TooLarge(f"image of {width}x{height} pixels is too large (limit {max_decode_pixels:,} pixels, "
                        "RAYSIGHT_MAX_IMAGE_PIXELS)")
@@ -75,7 +76,7 @@ def probe(data: bytes, *, max_decode_pixels: int = MAX_DECODE_PIXELS) -> ImageIn
 
 
 def decode_image(data: bytes, *, max_pixels: int | None = None,
-                 max_decode_pixels: int = MAX_DECODE_PIXELS) -> np.ndarray:
+                 max_decode_pixels: int | None = None) -> np.ndarray:
     """Decode an uploaded image to RGB uint8 HxWx3 (EXIF orientation applied).
 
     Raises Invalid for anything that is not a supported, intact image, TooLarge above
@@ -85,7 +86,7 @@ def decode_image(data: bytes, *, max_pixels: int | None = None,
 
 
 def decode_sized(data: bytes, *, max_pixels: int | None = None,
-                 max_decode_pixels: int = MAX_DECODE_PIXELS) -> tuple[np.ndarray, float]:
+                 max_decode_pixels: int | None = None) -> tuple[np.ndarray, float]:
     """Like decode_image, also returning `scale` = original width / returned width (1.0 if not
     downscaled): multiply boxes found on the returned image by it."""
     info = probe(data, max_decode_pixels=max_decode_pixels)
