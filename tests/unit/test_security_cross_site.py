@@ -77,7 +77,8 @@ def test_allowed_hosts_and_cors_origins(tmp_path: Path) -> None:
                              cors_origins="https://ui.example"):
         assert client.get("/plugins", headers={"Host": "gpu1.lab.example:8000"}).status_code == 200
         assert client.get("/plugins", headers={"Host": "api.example"}).status_code == 200
-        assert client.get("/plugins", headers={"Host": "0.0.0.0"}).status_code == 400
+        assert client.get("/plugins", headers={"Host": "192.168.1.20:8000"}).status_code == 200  # LAN address
+        assert client.get("/plugins", headers={"Host": "lab.example.evil.example"}).status_code == 400
         assert client.get("/plugins", headers={"Host": "evil.example"}).status_code == 400
         pre = client.options("/datasets/upload", headers={"Host": "api.example", "Origin": "https://ui.example",
                                                           "Access-Control-Request-Method": "POST"})

@@ -1,7 +1,8 @@
 """Cross-site protection for a server that may run without an API key on an operator's machine.
 
-- Host check (DNS rebinding): the Host header must name this server: a loopback name, the bound host
-  or an entry of RAYSIGHT_ALLOWED_HOSTS ('*' any, '*.example.com' a domain and its subdomains).
+- Host check (DNS rebinding): the Host header must name this server: a loopback name, the bound host,
+  an entry of RAYSIGHT_ALLOWED_HOSTS ('*' any, '*.example.com' a domain and its subdomains) or an IP
+  address (a rebinding attack needs a host *name*).
 - Origin check (cross-site request forgery): a browser sends `Origin` with every cross-origin POST,
   multipart forms included, which need no CORS preflight. A state-changing request (POST, PUT, PATCH,
   DELETE) whose Origin is neither this server (same host[:port] as the Host header) nor listed in
@@ -12,6 +13,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from starlette.middleware.cors import CORSMiddleware
@@ -45,9 +47,17 @@ def host_name(host_header: str) -> str:
 
 
 def host_allowed(host_header: str, settings: Settings) -> bool:
+    """A loopback name, the bound host, an entry of RAYSIGHT_ALLOWED_HOSTS, or any IP literal: DNS
+    rebinding needs a name the attacker controls, and a page at http://<ip> is only same-origin with
+    the machine at that address (so a server bound to 0.0.0.0 answers on its LAN addresses)."""
     name = host_name(host_header).rstrip(".")
     if not name:
         return False
+    try:
+        ipaddress.ip_address(name.split("%", 1)[0])
+        return True
+    except ValueError:
+        pass
     for pattern in settings.trusted_hosts:
         if pattern == "*" or pattern == name:
             return True
