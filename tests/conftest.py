@@ -21,6 +21,9 @@ from raysight.settings import Settings, apply_process_env
 from tests.outside_plugin import make_outside_plugin
 
 apply_process_env()
+# Starlette's TestClient sends `Host: testserver`, which the Host check refuses by default (the default
+# list is tested in tests/unit/test_security_cross_site.py with settings that leave this out).
+os.environ.setdefault("RAYSIGHT_ALLOWED_HOSTS", "testserver")
 
 
 @pytest.fixture

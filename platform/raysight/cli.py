@@ -34,10 +34,19 @@ def load_serve_config(path: Path | None) -> dict[str, Any]:
     raise SystemExit(f"{path} declares no raysight application (import_path raysight.serving.app:build_app)")
 
 
+def serve_app_args(settings: Settings, app_cfg: dict[str, Any]) -> dict[str, Any]:
+    """build_app's arguments for `raysight serve`: serve_config's args plus the settings (no secret:
+    build_app reads those from this process and hands them over by the workspace's secrets file)."""
+    args = dict(app_cfg.get("args") or {})
+    args["settings"] = {**(args.get("settings") or {}), **settings.as_args()}
+    return args
+
+
 def cmd_serve(ns: argparse.Namespace) -> int:
-    apply_process_env()
     overrides = {k: v for k, v in {"host": ns.host, "port": ns.port, "workspace": ns.workspace}.items() if v}
     settings = Settings(**overrides)
+    local = settings.ray_address is None
+    apply_process_env(local=local)
     app_cfg = load_serve_config(ns.config or settings.serve_config)
 
     import ray
@@ -52,13 +61,12 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     started = time.monotonic()
     ray.init(
         address=settings.ray_address,
-        runtime_env={"env_vars": ray_env()},
+        runtime_env={"env_vars": ray_env(local=local)},
         include_dashboard=ns.dashboard,
         logging_level=logging.WARNING,
     )
     serve.start(http_options={"host": settings.host, "port": settings.port})
-    args = dict(app_cfg.get("args") or {})
-    args["settings"] = {**(args.get("settings") or {}), **settings.as_args()}
+    args = serve_app_args(settings, app_cfg)
     serve.run(build_app(args), name=app_cfg["name"], route_prefix=app_cfg.get("route_prefix", "/"))
     print(
         f"raysight ready on http://{settings.host}:{settings.port} "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class RaysightError(Exception):
     """Base of every domain error. `code` is a short machine-readable reason."""
@@ -69,3 +71,25 @@ class Unavailable(RaysightError):
 class Timeout(RaysightError):
     status = 504
     code = "timeout"
+
+
+_ABS_PATH = re.compile(r"(?<![\w.~/-])/(?:[^\s'\"/:,;()\[\]<>]+/)+([^\s'\"/:,;()\[\]<>]*)")
+_IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b")
+_IPV6 = re.compile(r"\[[0-9A-Fa-f:.%\w]*:[0-9A-Fa-f:.%\w]*\](?::\d{1,5})?")
+
+
+def scrub(text: str, limit: int = 500) -> str:
+    """`text` without internals a client should not see: absolute paths (kept: the file name), IP
+    addresses (and ports); cut to `limit` characters."""
+    text = _ABS_PATH.sub(lambda m: m.group(1) or "<path>", text)
+    text = _IPV6.sub("<address>", _IPV4.sub("<address>", text))
+    return text[:limit]
+
+
+def public_message(exc: BaseException) -> str:
+    """What a client may read about `exc`: a domain error's message, else its type and scrubbed text
+    (the full text belongs in the server log)."""
+    if isinstance(exc, RaysightError):
+        return exc.message
+    text = scrub(str(exc).strip())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

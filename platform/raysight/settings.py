@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +46,81 @@ class Settings(BaseSettings):
     seed: int = 0
     # -- model weights (`raysight weights pull`) --
     weights_url: str | None = Field(default=None, description="mirror base URL: pull fetches <base>/<file name>")
+
+    # -- hardening (issue 9): cross-site, body and resource limits, caps on work --
+    allowed_hosts: str = Field(default="", description="extra Host names served besides loopback and `host` ('*' any)")
+    cors_origins: str = Field(default="", description="origins allowed to call the API from a browser ('*' any)")
+    max_image_mb: int = Field(default=20, description="largest body of a single-image request (413 above)")
+    max_image_pixels: int = Field(default=50_000_000, description="largest image decoded on any path, in pixels")
+    video_max_pixels: int = Field(default=8_294_400, description="largest video frame (width x height)")
+    video_max_frames: int = Field(default=18_000, description="most frames of an inferred video")
+    data_yaml_max_kb: int = Field(default=256, description="largest data.yaml (or classes file) of a dataset")
+    max_classes: int = Field(default=10_000, description="most classes of a dataset")
+    uploads_retention_h: float = Field(default=168.0, description="uploads/ files older than this are swept (0 keeps)")
+    max_data_workers: int = Field(default=4, description="most data-loader processes (params.workers)")
+    max_queued_jobs: int = Field(default=20, description="most training jobs waiting as queued")
+    max_async_tasks: int = Field(default=8, description="most async ingest tasks in flight")
+    max_urls_per_request: int = Field(default=32, description="most image URLs in one request")
+
+    @property
+    def max_image_bytes(self) -> int:
+        return self.max_image_mb * 1024 * 1024
+
+    @property
+    def trusted_hosts(self) -> set[str]:
+        """Host names this server answers to: loopback, the bound host (unless a wildcard address) and
+        RAYSIGHT_ALLOWED_HOSTS; '*' in the latter allows any."""
+        names = set(LOOPBACK_HOSTS)
+        if self.host not in ("0.0.0.0", "::", ""):
+            names.add(self.host.lower())
+        names.update(h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip())
+        return names
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
+
+    def secret_values(self) -> dict[str, str]:
+        """The settings that must never appear in Ray/Serve arguments: the API key, and the database
+        URL when it holds a password."""
+        found: dict[str, str] = {}
+        if self.api_key:
+            found["api_key"] = self.api_key
+        if self.database_url and _has_password(self.database_url):
+            found["database_url"] = self.database_url
+        return found
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.workspace_dir / ".secrets" / "settings.json"
+
+    def write_secrets(self) -> None:
+        """Hand the secrets to this workspace's Ray processes: <workspace>/.secrets/settings.json, mode
+        0600 in a 0700 folder (removed when there is none), read back by `from_args`."""
+        path = self.secrets_file
+        secrets = self.secret_values()
+        if not secrets:
+            path.unlink(missing_ok=True)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(path.parent, 0o700)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(secrets, fh)
+        os.replace(tmp, path)
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> Settings:
+        """Settings in a Ray process: `as_args` values plus the secrets file of their workspace
+        (which wins over this process's environment; explicit args win over both)."""
+        probe = cls(**args)
+        try:
+            secrets = json.loads(probe.secrets_file.read_text())
+        except (OSError, ValueError):
+            return probe
+        extra = {k: v for k, v in secrets.items() if k in ("api_key", "database_url") and k not in args}
+        return cls(**{**extra, **args}) if extra else probe
 
     # -- derived values -------------------------------------------------
     @property
@@ -83,18 +161,30 @@ class Settings(BaseSettings):
             return True
 
     def as_args(self) -> dict[str, object]:
-        """Plain values to hand to Ray processes (which rebuild Settings from them)."""
+        """Plain values to hand to Ray processes (which rebuild Settings with `from_args`). Secrets are
+        left out: Serve shows deployment arguments in its dashboard; they travel by `write_secrets`."""
         data = self.model_dump(mode="json")
         data["workspace"] = str(self.workspace_dir)
-        return {k: v for k, v in data.items() if v is not None}
+        return {k: v for k, v in data.items() if v is not None and k not in self.secret_values()}
+
+
+def _has_password(url: str) -> bool:
+    try:
+        return bool(urlsplit(url).password)
+    except ValueError:
+        return True
 
 
 TRAIN_POLL_S = "0.5"
 
 
-def ray_env() -> dict[str, str]:
-    """Environment every Ray process of raysight gets (no hub downloads, no token auth locally)."""
-    env = {"YOLO_OFFLINE": "1", "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
+def ray_env(*, local: bool = True) -> dict[str, str]:
+    """Environment every Ray process of raysight gets (no hub downloads). Token auth is turned off only
+    for a local cluster (`local`: raysight starts it, its dashboard on loopback); a cluster joined by
+    address keeps whatever its operator set (RAY_AUTH_MODE / RAY_AUTH_TOKEN of this process)."""
+    env = {"YOLO_OFFLINE": "1"}
+    if local or "RAY_AUTH_MODE" in os.environ:
+        env["RAY_AUTH_MODE"] = os.environ.get("RAY_AUTH_MODE", "disabled")
     # Ray Train's controller consumes each worker's reported result (a queue of one) only when it polls,
     # every 2 s by default: a run whose epochs are shorter waits for it at every report, and every state
     # change (start-up, end) waits a poll too. The supervisor and everything it starts inherit this.
@@ -102,8 +192,9 @@ def ray_env() -> dict[str, str]:
     return env
 
 
-def apply_process_env() -> None:
+def apply_process_env(*, local: bool = True) -> None:
     """Defaults for this process before Ray starts: a local cluster without token auth (so that
-    `serve status` and the dashboard work for a local user) and no ultralytics hub downloads."""
-    for key, value in ray_env().items():
+    `serve status` and the dashboard work for a local user; never for a joined cluster) and no
+    ultralytics hub downloads."""
+    for key, value in ray_env(local=local).items():
         os.environ.setdefault(key, value)

@@ -42,9 +42,9 @@ def test_public_bind_detection() -> None:
 
 
 def test_static_routes_stay_inside_their_folders(client: TestClient, ctx: Platform) -> None:
-    (ctx.workspace.uploads / "a.txt").write_text("hello")
+    (ctx.workspace.uploads / "a.png").write_text("hello")
     (ctx.workspace.root / "secret.txt").write_text("no")
-    assert client.get("/uploads/a.txt").text == "hello"
+    assert client.get("/uploads/a.png").text == "hello"
     assert client.get("/uploads/..%2Fsecret.txt").status_code == 404
     assert client.get("/uploads/missing.png").json() == {"detail": "file not found"}
     assert client.get("/datasets/x/v1/..%2F..%2F..%2Fsecret.txt").status_code == 404

@@ -58,17 +58,25 @@ def fetch(url: str, **settings: object) -> bytes:
 
 @pytest.mark.parametrize("url", [
     "ftp://example.com/a.png", "file:///etc/passwd", "gopher://x", "http:///nohost",
-    "http://127.0.0.1/a.png", "http://localhost/a.png", "http://10.1.2.3/a.png", "http://172.16.0.1/",
-    "http://192.168.1.1/", "http://169.254.169.254/latest/meta-data/", "http://[::1]/a.png",
-    "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/", "http://user:pw@example.com/a.png",
+    "http://user:pw@example.com/a.png",
 ])
 def test_refused(url: str) -> None:
     with pytest.raises(UrlRefused):
         fetch(url)
 
 
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1/a.png", "http://localhost/a.png", "http://10.1.2.3/a.png", "http://172.16.0.1/",
+    "http://192.168.1.1/", "http://169.254.169.254/latest/meta-data/", "http://[::1]/a.png",
+    "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/",
+])
+def test_private_addresses_read_as_unreadable(url: str) -> None:
+    with pytest.raises(ReadFailed, match=f"^{url_fetch.READ_FAILED}$"):
+        fetch(url)
+
+
 def test_loopback_refused_then_allowed_by_allowlist(local_server: str) -> None:
-    with pytest.raises(UrlRefused):
+    with pytest.raises(ReadFailed):
         fetch(f"{local_server}/img.png")
     assert fetch(f"{local_server}/img.png", url_allowlist="127.0.0.0/8") == PNG
     assert fetch(f"{local_server}/img.png", url_allowlist="127.0.0.1") == PNG
@@ -76,7 +84,7 @@ def test_loopback_refused_then_allowed_by_allowlist(local_server: str) -> None:
 
 def test_redirects_are_checked(local_server: str) -> None:
     assert fetch(f"{local_server}/hop", url_allowlist="127.0.0.1") == PNG
-    with pytest.raises(UrlRefused):
+    with pytest.raises(ReadFailed):
         fetch(f"{local_server}/redirect", url_allowlist="127.0.0.1")
 
 

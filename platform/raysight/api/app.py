@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 
 from fastapi import FastAPI
@@ -11,6 +10,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from raysight import __version__
 from raysight.api import compat, native
 from raysight.api.envelopes import native_error
+from raysight.api.middleware import BodyLimitMiddleware, CrossSiteMiddleware, has_valid_key
 from raysight.context import Platform
 from raysight.errors import RaysightError
 
@@ -34,15 +34,10 @@ class ApiKeyMiddleware:
         platform: Platform | None = getattr(state, "platform", None) if state else None
         key = platform.settings.api_key if platform else None
         path: str = scope.get("path", "")
-        if not key or path in OPEN_PATHS or path.endswith(OPEN_PATHS):
+        if not key or path in OPEN_PATHS:  # the exact path: /uploads/health is not /health
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        given = headers.get("x-api-key") or ""
-        auth = headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
-        if given and hmac.compare_digest(given.encode(), key.encode()):
+        if has_valid_key(scope.get("headers", []), key):
             await self.app(scope, receive, send)
             return
         body = b'{"detail":"missing or invalid API key"}'
@@ -63,7 +58,9 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         description="Self-hosted vision model platform: native API plus filerec/autosele/imgseg/paddlex dialects.",
     )
     app.state.platform = platform
+    app.add_middleware(BodyLimitMiddleware)  # innermost: a request without the key never gets its body read
     app.add_middleware(ApiKeyMiddleware)
+    app.add_middleware(CrossSiteMiddleware)  # outermost of these: bad Host / foreign Origin go no further
     app.add_exception_handler(RaysightError, native_error)
     app.add_exception_handler(Exception, native_error)
     for router in native.routers():

@@ -39,6 +39,9 @@ def dialect_route_class(render: ErrorRenderer) -> type[APIRoute]:
     `render(request, exc)`, so a dialect's clients only ever see that dialect's envelope."""
 
     class DialectRoute(APIRoute):
+        # middlewares (body limit, cross-site checks) answer this route's errors through it too
+        render_error = staticmethod(render)
+
         def get_route_handler(self) -> Callable:  # type: ignore[type-arg]
             handler = super().get_route_handler()
 

@@ -14,10 +14,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from PIL import Image
 
 from raysight.errors import Invalid
+from raysight.services.dataset_limits import (
+    DEFAULT_LIMITS,
+    DatasetLimits,
+    check_class_count,
+    read_small_text,
+    safe_yaml,
+)
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
@@ -71,11 +77,14 @@ def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTS
 
 
-def image_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) of a decodable image, else None. Decodes at reduced scale where the codec allows."""
+def image_size(path: Path, max_pixels: int = DEFAULT_LIMITS.max_pixels) -> tuple[int, int] | None:
+    """(width, height) of a decodable image of at most `max_pixels`, else None. Decodes at reduced scale
+    where the codec allows; the header is checked before any pixel is decoded."""
     try:
         with Image.open(path) as im:
             width, height = im.size
+            if width * height > max_pixels:
+                return None
             im.draft("RGB", (max(1, width // 8), max(1, height // 8)))
             im.load()
         return (width, height) if width > 0 and height > 0 else None
@@ -90,13 +99,12 @@ def split_of(path: Path, root: Path) -> str | None:
     return None
 
 
-def _names_from_yaml(root: Path) -> list[str] | None:
+def _names_from_yaml(root: Path, limits: DatasetLimits = DEFAULT_LIMITS) -> list[str] | None:
     for path in sorted(root.rglob("*.y*ml")):
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
-        except yaml.YAMLError:
-            continue
+        data = safe_yaml(read_small_text(path, limits), path.name)
         names = data.get("names") if isinstance(data, dict) else None
+        if isinstance(names, (list, dict)):
+            check_class_count(len(names), limits)
         if isinstance(names, list):
             return [str(n) for n in names]
         if isinstance(names, dict):
@@ -109,10 +117,10 @@ def _names_from_yaml(root: Path) -> list[str] | None:
     return None
 
 
-def _names_from_txt(root: Path) -> list[str] | None:
+def _names_from_txt(root: Path, limits: DatasetLimits = DEFAULT_LIMITS) -> list[str] | None:
     for name in ("classes.txt", "obj.names", "classes.names"):
         for path in sorted(root.rglob(name)):
-            names = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+            names = [line.strip() for line in read_small_text(path, limits).splitlines()]
             names = [n for n in names if n]
             if names:
                 return names
@@ -168,8 +176,10 @@ def _index_images(root: Path, files: list[Path]) -> dict[str, list[Path]]:
     return by_name
 
 
-def parse_coco(root: Path, files: list[Path], sources: list[tuple[Path, dict]], classes: list[str] | None) -> Parsed:
+def parse_coco(root: Path, files: list[Path], sources: list[tuple[Path, dict]], classes: list[str] | None,
+               limits: DatasetLimits = DEFAULT_LIMITS) -> Parsed:
     found: list[str] = []
+    check_class_count(sum(len(data["categories"]) for _p, data in sources), limits)
     for _path, data in sources:
         for cat in sorted(data["categories"], key=lambda c: c.get("id", 0)):
             if str(cat.get("name")) not in found:
@@ -191,7 +201,7 @@ def parse_coco(root: Path, files: list[Path], sources: list[tuple[Path, dict]], 
                 parsed.skip(f"{file_name}: image file missing")
                 continue
             image = candidates[0]
-            size = image_size(image)
+            size = image_size(image, limits.max_pixels)
             if size is None:
                 parsed.skip(f"{file_name}: image cannot be decoded")
                 continue
@@ -217,8 +227,10 @@ def parse_coco(root: Path, files: list[Path], sources: list[tuple[Path, dict]], 
     return parsed
 
 
-def parse_voc(root: Path, files: list[Path], xmls: list[tuple[Path, ET.Element]], classes: list[str] | None) -> Parsed:
+def parse_voc(root: Path, files: list[Path], xmls: list[tuple[Path, ET.Element]], classes: list[str] | None,
+              limits: DatasetLimits = DEFAULT_LIMITS) -> Parsed:
     found = sorted({(obj.findtext("name") or "").strip() for _p, x in xmls for obj in x.iter("object")} - {""})
+    check_class_count(len(found), limits)
     names, lookup = _class_lookup(found, classes)
     parsed = Parsed("voc", "detect", names, [])
     by_name = _index_images(root, files)
@@ -230,7 +242,7 @@ def parse_voc(root: Path, files: list[Path], xmls: list[tuple[Path, ET.Element]]
             parsed.skip(f"{path.name}: image file missing")
             continue
         image = candidates[0]
-        size = image_size(image)
+        size = image_size(image, limits.max_pixels)
         if size is None:
             parsed.skip(f"{image.name}: image cannot be decoded")
             continue
@@ -293,15 +305,16 @@ def _read_yolo_labels(path: Path, n_classes: int | None) -> list[Label]:
     return labels
 
 
-def parse_yolo(root: Path, files: list[Path], classes: list[str] | None) -> Parsed:
-    found = _names_from_yaml(root) or _names_from_txt(root)
+def parse_yolo(root: Path, files: list[Path], classes: list[str] | None,
+               limits: DatasetLimits = DEFAULT_LIMITS) -> Parsed:
+    found = _names_from_yaml(root, limits) or _names_from_txt(root, limits)
     n_classes = len(classes) if classes else (len(found) if found else None)
     parsed = Parsed("yolo", "detect", [], [])
     max_id = -1
     for image in (p for p in files if is_image(p)):
         label_file = next((p for p in _yolo_label_path(image) if p.is_file()), None)
-        if image_size(image) is None:
-            parsed.skip(f"{image.name}: image cannot be decoded")
+        if image_size(image, limits.max_pixels) is None:
+            parsed.skip(f"{image.name}: image cannot be decoded or has more than {limits.max_pixels} pixels")
             continue
         try:
             labels = _read_yolo_labels(label_file, n_classes) if label_file else []
@@ -317,7 +330,8 @@ def parse_yolo(root: Path, files: list[Path], classes: list[str] | None) -> Pars
 # -- classification ------------------------------------------------------------------------------------
 
 
-def parse_class_folders(root: Path, files: list[Path], classes: list[str] | None) -> Parsed | None:
+def parse_class_folders(root: Path, files: list[Path], classes: list[str] | None,
+                        limits: DatasetLimits = DEFAULT_LIMITS) -> Parsed | None:
     """Top-level folders (below optional train/val/test folders) are the classes."""
     per_item: list[tuple[Path, str, str | None]] = []
     for image in (p for p in files if is_image(p)):
@@ -336,8 +350,8 @@ def parse_class_folders(root: Path, files: list[Path], classes: list[str] | None
     for image, name, split in per_item:
         if name not in lookup:
             continue
-        if image_size(image) is None:
-            parsed.skip(f"{image.name}: image cannot be decoded")
+        if image_size(image, limits.max_pixels) is None:
+            parsed.skip(f"{image.name}: image cannot be decoded or has more than {limits.max_pixels} pixels")
             continue
         parsed.items.append(Item(image, class_index=lookup[name], split=split))
     return parsed
@@ -346,29 +360,37 @@ def parse_class_folders(root: Path, files: list[Path], classes: list[str] | None
 # -- entry point ----------------------------------------------------------------------------------------
 
 
-def detect_and_parse(raw: Path, *, classes: list[str] | None = None) -> Parsed:
-    """Recognise the format under `raw` and read it. Raises Invalid when no known layout is found."""
+def detect_and_parse(raw: Path, *, classes: list[str] | None = None,
+                     limits: DatasetLimits = DEFAULT_LIMITS) -> Parsed:
+    """Recognise the format under `raw` and read it. Raises Invalid when no known layout is found
+    or the data crosses `limits` (YAML size and aliases, class count; larger images are skipped)."""
+    parsed = _detect_and_parse(raw, classes=classes, limits=limits)
+    check_class_count(len(parsed.classes), limits)
+    return parsed
+
+
+def _detect_and_parse(raw: Path, *, classes: list[str] | None, limits: DatasetLimits) -> Parsed:
     root = content_root(raw)
     files = _files(root)
     if not any(is_image(p) for p in files):
         raise Invalid("the archive contains no images (.jpg, .jpeg, .png, .bmp, .webp, .tif)")
     coco = _coco_files(files)
     if coco:
-        return parse_coco(root, files, coco, classes)
+        return parse_coco(root, files, coco, classes, limits)
     xmls = [(p, x) for p in files if p.suffix.lower() == ".xml" and (x := _voc_root(p)) is not None]
     if xmls:
-        return parse_voc(root, files, xmls, classes)
+        return parse_voc(root, files, xmls, classes, limits)
     image_stems = {p.with_suffix("") for p in files if is_image(p)}
     has_labels = any(
         p.suffix.lower() == ".txt" and ("labels" in p.relative_to(root).parts or p.with_suffix("") in image_stems)
         for p in files
     )
     if not has_labels:
-        folders = parse_class_folders(root, files, classes)
+        folders = parse_class_folders(root, files, classes, limits)
         if folders is not None:
             return folders
     # YOLO, or images without labels yet (to be annotated): detection either way.
-    return parse_yolo(root, files, classes)
+    return parse_yolo(root, files, classes, limits)
 
 
 def safe_stem(name: str) -> str:

@@ -20,8 +20,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
 from raysight.context import Platform
-from raysight.errors import Conflict, Invalid, NotFound, RaysightError, TooLarge, Unprocessable
+from raysight.errors import Conflict, Invalid, NotFound, TooLarge, Unprocessable, public_message
 from raysight.services.dataset_formats import detect_and_parse
+from raysight.services.dataset_limits import DatasetLimits
 from raysight.services.dataset_split import check_ratio, split_items, write_version
 from raysight.store.models import AnnotationTask, Dataset, DatasetVersion, TrainJob
 from raysight.store.models.base import iso, utcnow
@@ -180,7 +181,7 @@ def prepare(
     try:
         result = _build_version(ctx, dataset_id, ratio=ratio, keep_source_splits=split_ratio is None, classes=wanted)
     except BaseException as exc:
-        message = exc.message if isinstance(exc, RaysightError) else f"{type(exc).__name__}: {exc}"
+        message = public_message(exc)
         _release(ctx, dataset_id, token, error=message)
         raise
     _release(ctx, dataset_id, token, error=None)
@@ -197,7 +198,7 @@ def _build_version(
         if not archive.is_file():
             raise Conflict(f"dataset '{dataset_id}' has no archive on disk")
         extract_zip(archive, raw, max_bytes=settings.max_extract_bytes, max_files=settings.max_extract_files)
-    parsed = detect_and_parse(raw, classes=classes)
+    parsed = detect_and_parse(raw, classes=classes, limits=DatasetLimits.of(ctx.settings))
     if not parsed.items:
         hint = "; ".join(parsed.problems[:5])
         raise Invalid(f"no usable images in the dataset ({parsed.skipped} skipped{': ' + hint if hint else ''})")

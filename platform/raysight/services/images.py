@@ -48,8 +48,9 @@ def _magic_ok(data: bytes) -> bool:
             or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"))
 
 
-def probe(data: bytes) -> ImageInfo:
-    """Format and size from the header only; Invalid if `data` is no supported image."""
+def probe(data: bytes, *, max_decode_pixels: int | None = None) -> ImageInfo:
+    """Format and size from the header only; Invalid if `data` is no supported image, TooLarge above
+    `max_decode_pixels` (RAYSIGHT_MAX_IMAGE_PIXELS where callers have settings)."""
     if not data:
         raise Invalid("empty file: expected an image")
     if not _magic_ok(data):
@@ -67,24 +68,28 @@ def probe(data: bytes) -> ImageInfo:
         raise Invalid(f"unsupported image format {fmt or 'unknown'}: jpg, png, bmp or webp expected")
     if width <= 0 or height <= 0:
         raise Invalid("the image has no pixels")
-    if width * height > MAX_DECODE_PIXELS:
-        raise TooLarge(f"image of {width}x{height} pixels is too large (limit {MAX_DECODE_PIXELS // 1_000_000} MP)")
+    max_decode_pixels = max_decode_pixels or MAX_DECODE_PIXELS
+    if width * height > max_decode_pixels:
+        raise TooLarge(f"image of {width}x{height} pixels is too large (limit {max_decode_pixels:,} pixels, "
+                       "RAYSIGHT_MAX_IMAGE_PIXELS)")
     return ImageInfo(fmt, width, height)
 
 
-def decode_image(data: bytes, *, max_pixels: int | None = None) -> np.ndarray:
+def decode_image(data: bytes, *, max_pixels: int | None = None,
+                 max_decode_pixels: int | None = None) -> np.ndarray:
     """Decode an uploaded image to RGB uint8 HxWx3 (EXIF orientation applied).
 
     Raises Invalid for anything that is not a supported, intact image, TooLarge above
     MAX_DECODE_PIXELS. With `max_pixels`, larger images come back downscaled to fit.
     """
-    return decode_sized(data, max_pixels=max_pixels)[0]
+    return decode_sized(data, max_pixels=max_pixels, max_decode_pixels=max_decode_pixels)[0]
 
 
-def decode_sized(data: bytes, *, max_pixels: int | None = None) -> tuple[np.ndarray, float]:
+def decode_sized(data: bytes, *, max_pixels: int | None = None,
+                 max_decode_pixels: int | None = None) -> tuple[np.ndarray, float]:
     """Like decode_image, also returning `scale` = original width / returned width (1.0 if not
     downscaled): multiply boxes found on the returned image by it."""
-    info = probe(data)
+    info = probe(data, max_decode_pixels=max_decode_pixels)
     buf = np.frombuffer(data, dtype=np.uint8)
     flag = cv2.IMREAD_COLOR
     if max_pixels and info.format in ("JPEG", "MPO") and info.pixels > max_pixels:

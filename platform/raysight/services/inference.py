@@ -20,7 +20,7 @@ import numpy as np
 from raysight.backend import Operation
 from raysight.context import Platform
 from raysight.errors import Invalid, NotFound, RaysightError, Timeout, TooLarge, Unavailable, Unprocessable
-from raysight.services import models
+from raysight.services import models, retention
 from raysight.services.images import MAX_INFER_PIXELS, decode_sized, fit_pixels, probe
 
 log = logging.getLogger(__name__)
@@ -225,9 +225,11 @@ class Upload:
 
 async def store_image(*, ctx: Platform, data: bytes) -> Upload:
     """Validate and decode an uploaded image (Invalid if it is none) and keep it under uploads/."""
-    image, scale = await asyncio.to_thread(decode_sized, data, max_pixels=MAX_INFER_PIXELS)
+    image, scale = await asyncio.to_thread(decode_sized, data, max_pixels=MAX_INFER_PIXELS,
+                                           max_decode_pixels=ctx.settings.max_image_pixels)
     path = ctx.workspace.new_upload_path("infer", probe(data).suffix)
     await asyncio.to_thread(path.write_bytes, data)
+    await asyncio.to_thread(retention.maybe_sweep_uploads, ctx=ctx)
     return Upload(image=image, image_path=ctx.workspace.relative(path), scale=scale)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from raysight.context import Platform
-from raysight.errors import NotFound, RaysightError
+from raysight.errors import NotFound, RaysightError, public_message
 from raysight.store.models import Task
 from raysight.store.models.base import iso
 
@@ -85,7 +85,7 @@ async def run(*, ctx: Platform, task_id: str, work: Work) -> dict[str, Any]:
         raise
     except Exception as exc:
         log.exception("task %s failed", task_id)
-        update(ctx=ctx, task_id=task_id, status=FAILED, error=f"{type(exc).__name__}: {exc}")
+        update(ctx=ctx, task_id=task_id, status=FAILED, error=public_message(exc))
         raise
     update(ctx=ctx, task_id=task_id, status=COMPLETED, progress=1.0, result=result)
     return result

@@ -23,6 +23,7 @@ from raysight.backend import Operation, TrainContext
 from raysight.context import Platform
 from raysight.errors import Conflict, Invalid, NotFound, Unprocessable
 from raysight.services import models
+from raysight.services.training_limits import check_queue, check_worker_params
 from raysight.store.models import TrainJob
 from raysight.store.models.base import iso, utcnow
 from raysight.training import checkpoints
@@ -98,15 +99,12 @@ def _check_ranges(*, epochs: int, imgsz: int, batch: int) -> None:
         raise Unprocessable(f"batch must be -1 (auto) or an integer in [{lo}, {hi}]")
 
 
-def _check_params(params: dict[str, Any] | None) -> dict[str, Any]:
+def _check_params(params: dict[str, Any] | None, ctx: Platform) -> dict[str, Any]:
     params = dict(params or {})
     for key, value in params.items():
         if not isinstance(key, str) or not isinstance(value, (str, int, float, bool, type(None))):
             raise Unprocessable(f"params.{key}: only scalar values are allowed")
-    if "num_workers" in params:
-        n = params["num_workers"]
-        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 256:
-            raise Unprocessable("params.num_workers must be an integer in [1, 256]")
+    check_worker_params(ctx, params)
     return params
 
 
@@ -195,7 +193,8 @@ def create_job(
     from raysight.services import datasets
 
     _check_ranges(epochs=epochs, imgsz=imgsz, batch=batch)
-    params = _check_params(params)
+    params = _check_params(params, ctx)
+    check_queue(ctx, QUEUED)
     info = datasets.get_version(ctx=ctx, dataset_id=dataset_id, version=version or "v1")
     backend, model_name, base = _resolve_model(
         ctx, model_name=model_name, base_model_id=base_model_id, task_type=info.task_type
@@ -253,6 +252,7 @@ def stop_job(*, ctx: Platform, job_id: str) -> dict[str, Any]:
 
 def resume_job(*, ctx: Platform, job_id: str) -> dict[str, Any]:
     """Continue a stopped or failed job (also one interrupted by a restart) from its last checkpoint."""
+    check_queue(ctx, QUEUED)
     with ctx.db.session() as s:
         job = _load(s, job_id)
         if job.status in ACTIVE:

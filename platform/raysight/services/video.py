@@ -26,9 +26,10 @@ import cv2
 import numpy as np
 
 from raysight.context import Platform
-from raysight.errors import Invalid
+from raysight.errors import Invalid, TooLarge
 from raysight.services import inference, tasks
 from raysight.services.images import encode_jpeg
+from raysight.settings import Settings
 from raysight.workspace import save_stream
 
 log = logging.getLogger(__name__)
@@ -49,16 +50,22 @@ class VideoSource:
     frame_count: int  # as the container says (may be 0 or approximate)
     width: int
     height: int
+    max_frames: int = MAX_FRAMES
 
     def frames(self) -> Iterator[np.ndarray]:
-        """RGB frames, in order."""
+        """RGB frames, in order; TooLarge at frame `max_frames` + 1 (containers may understate their
+        length) or at a frame larger than the first."""
         cap = cv2.VideoCapture(str(self.path))
         try:
-            for _ in range(MAX_FRAMES):
+            for _ in range(self.max_frames):
                 ok, bgr = cap.read()
                 if not ok:
                     return
+                if bgr.shape[0] * bgr.shape[1] > self.width * self.height:
+                    raise TooLarge("a video frame is larger than the first one")
                 yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            if cap.grab():
+                raise TooLarge(f"the video has more than {self.max_frames} frames (RAYSIGHT_VIDEO_MAX_FRAMES)")
         finally:
             cap.release()
 
@@ -78,6 +85,7 @@ async def open_video(*, ctx: Platform, read: inference.Reader, filename: str | N
         if not size:
             raise Invalid("empty file: expected a video")
         source = await asyncio.to_thread(_probe_video, path)
+        _check_limits(source, ctx.settings)
     except BaseException:
         ctx.workspace.remove(folder)
         raise
@@ -93,6 +101,17 @@ def _is_image(path: Path) -> bool:
             return bool(im.format)
     except Exception:
         return False
+
+
+def _check_limits(source: VideoSource, settings: Settings) -> None:
+    """Frame size and (declared) frame count within the settings; frames() enforces the count again."""
+    if source.width * source.height > settings.video_max_pixels:
+        raise TooLarge(f"video frames of {source.width}x{source.height} are larger than "
+                       f"{settings.video_max_pixels:,} pixels (RAYSIGHT_VIDEO_MAX_PIXELS)")
+    if source.frame_count > settings.video_max_frames:
+        raise TooLarge(f"the video has {source.frame_count} frames, more than {settings.video_max_frames} "
+                       "(RAYSIGHT_VIDEO_MAX_FRAMES)")
+    source.max_frames = min(MAX_FRAMES, settings.video_max_frames)
 
 
 def _probe_video(path: Path) -> VideoSource:

@@ -32,6 +32,7 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     """
     args = dict(args or {})
     settings = Settings(**(args.get("settings") or {}))
+    settings.write_secrets()  # the deployments get settings.as_args(), which holds no secret
     registry = load_plugins(settings.plugin_allowlist)
     gpus = cluster_gpus()
     model_args: dict[str, Any] = args.get("models") or {}

@@ -6,6 +6,7 @@ import functools
 import logging
 from typing import Any
 
+import ray
 from fastapi import FastAPI
 from ray import serve
 
@@ -28,9 +29,10 @@ class Ingress:
         model_handles: dict[str, Any],
         placements: dict[str, dict[str, Any]],
     ) -> None:
-        platform = Platform.create(Settings(**settings))
+        platform = Platform.create(Settings.from_args(settings))
         platform.model_handles = dict(model_handles)
         platform.extras["placements"] = placements
+        platform.extras["cluster_resources"] = ray.cluster_resources  # caps Train workers per job
         platform.extras["probes"] = {
             "ray": ray_probe,
             "serve": functools.partial(serve_probe, placements),

@@ -83,7 +83,7 @@ class ModelDeployment:
         from raysight.context import Platform
 
         self.backend_name = backend_name
-        self.settings = Settings(**settings)
+        self.settings = Settings.from_args(settings)
         self.options = ModelDeploymentOptions.from_args(options)
         self.platform = Platform.create(self.settings, migrate=False)
         self.backend = self.platform.plugins.backend(backend_name)
@@ -130,7 +130,7 @@ class ModelDeployment:
 
     # -- loading --------------------------------------------------------------------------------
     async def _load(self, key: str) -> LoadedModel:
-        from raysight.errors import NotFound, RaysightError, Unavailable
+        from raysight.errors import NotFound, RaysightError, Unavailable, public_message
         from raysight.services import models
 
         if key.startswith("builtin:"):
@@ -149,7 +149,7 @@ class ModelDeployment:
             raise NotFound(f"{self.backend_name} cannot load models") from exc
         except Exception as exc:
             log.exception("loading %s failed", key)
-            raise Unavailable(f"model '{ref.model_id}' cannot be loaded: {type(exc).__name__}: {exc}") from exc
+            raise Unavailable(f"model '{ref.model_id}' cannot be loaded: {public_message(exc)}") from exc
         self.stats["loads"] += 1
         self._ensure_reconciler()
         return LoadedModel(key=key, model=model)
@@ -223,14 +223,14 @@ class ModelDeployment:
             return self.backend.predict(holder.get(), images, opts)
 
     def _domain_error(self, exc: Exception) -> Exception:
-        from raysight.errors import Invalid, RaysightError, Unavailable
+        from raysight.errors import Invalid, RaysightError, Unavailable, public_message
 
         if isinstance(exc, RaysightError):
             return exc
         if isinstance(exc, NotImplementedError):
             return Invalid(f"{self.backend_name} models have no predict")
         log.exception("%s predict failed", self.backend_name, exc_info=exc)
-        return Unavailable(f"inference failed: {type(exc).__name__}: {exc}")
+        return Unavailable(f"inference failed: {public_message(exc)}")
 
     # -- eviction ------------------------------------------------------------------------------
     def _cache(self) -> Any:

@@ -13,6 +13,9 @@ def on_ingress_start(platform: Platform) -> None:
     from raysight.services import tasks
 
     tasks.fail_interrupted(ctx=platform)
+    from raysight.services import retention
+
+    retention.maybe_sweep_uploads(ctx=platform)
     swept = platform.workspace.sweep_tmp()
     if swept:
         log.info("removed %d stale staging entries from %s", swept, platform.workspace.tmp)

@@ -41,7 +41,7 @@ class TrainerClient:
                 namespace=NAMESPACE,
                 lifetime="detached",
                 get_if_exists=True,
-                runtime_env={"env_vars": ray_env()},
+                runtime_env={"env_vars": ray_env(local=False)},  # inside Ray: keep the cluster's auth mode
                 scheduling_strategy=NodeAffinitySchedulingStrategy(
                     node_id=ray.get_runtime_context().get_node_id(), soft=True
                 ),

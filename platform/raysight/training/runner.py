@@ -53,7 +53,7 @@ def build_trainer(spec: dict[str, Any], settings: Settings) -> TorchTrainer:
 @ray.remote(num_cpus=0, max_retries=0)
 def run_job(spec: dict[str, Any], settings_args: dict[str, Any]) -> dict[str, Any]:
     """Run fit() to the end. Returns the final checkpoint's folder (the run's artifacts) and metrics."""
-    settings = Settings(**settings_args)
+    settings = Settings.from_args(settings_args)
     result = build_trainer(spec, settings).fit()
     checkpoint = result.checkpoint
     return {"checkpoint": checkpoint.path if checkpoint is not None else None, "metrics": dict(result.metrics or {})}

@@ -24,7 +24,7 @@ from typing import Any
 import ray
 
 from raysight.context import Platform
-from raysight.errors import RaysightError
+from raysight.errors import RaysightError, public_message, scrub
 from raysight.services import training as jobs
 from raysight.settings import Settings
 from raysight.training import logs as joblog
@@ -44,7 +44,7 @@ def supervisor_name(settings: Settings) -> str:
 class TrainSupervisor:
     def __init__(self, settings_args: dict[str, Any]) -> None:
         self.settings_args = dict(settings_args)
-        self.settings = Settings(**settings_args)
+        self.settings = Settings.from_args(settings_args)
         self.ctx = Platform.create(self.settings, migrate=False)
         self.name = supervisor_name(self.settings)
         self.lock = threading.RLock()
@@ -237,7 +237,7 @@ class TrainSupervisor:
             jobs.complete_job(ctx=self.ctx, job_id=job_id, artifacts=out["checkpoint"])
         except Exception as exc:
             log.exception("registering the model of %s", job_id)
-            message = exc.message if isinstance(exc, RaysightError) else f"{type(exc).__name__}: {exc}"
+            message = public_message(exc)
             jobs.fail_job(ctx=self.ctx, job_id=job_id, error=f"registering the model failed: {message}")
 
 
@@ -268,7 +268,7 @@ def _reason(exc: BaseException) -> str:
     """A short reason from a Ray error (its first meaningful line)."""
     text = str(exc).strip()
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith(" ")]
-    return (lines[-1] if lines else type(exc).__name__)[:2000]
+    return scrub(lines[-1] if lines else type(exc).__name__, 2000)
 
 
 RemoteSupervisor = ray.remote(num_cpus=0, max_concurrency=64, max_restarts=0)(TrainSupervisor)

@@ -30,6 +30,7 @@ import ray
 import ray.train
 
 from raysight.backend import TrainContext
+from raysight.errors import public_message
 from raysight.training import logs as joblog
 
 log = logging.getLogger(__name__)
@@ -196,7 +197,7 @@ def run_worker(config: dict[str, Any]) -> None:
     try:
         fn(config)
     except Exception as exc:
-        session.note_error(f"{type(exc).__name__}: {exc}")
+        session.note_error(public_message(exc))
         raise
     finally:
         session.flush()

@@ -29,6 +29,7 @@ from raysight.api.envelopes import dialect_route_class, http_status_of, message_
 from raysight.context import Platform
 from raysight.errors import RaysightError, Timeout, TooLarge, Unavailable
 from raysight.services.imgseg import classify, component_training, ingest, ocr_ops, sam_ops
+from raysight.services.inference import read_all
 
 OK = {"code": 100, "status": 200, "message": "成功"}
 ECHO = ("user_id", "topic_id", "task_type", "train_task_id", "task_id")
@@ -126,7 +127,9 @@ async def ingest_route(
     ctx: Platform = Depends(platform),
 ) -> JSONResponse:
     """Upload a screenshot (or name its URL): SAM + OCR + component classifier -> components."""
-    data = await image.read() if image is not None else None
+    data = None
+    if image is not None:
+        data = await read_all(image.read, limit=ctx.settings.max_image_bytes, what=image.filename or "image")
     result = await ingest.ingest(
         ctx=ctx, data=data or None, image_url=image_url or q_image_url,
         user_id=user_id or q_user_id or "anonymous", own_hosts=_own_hosts(request), wait=not run_async,

@@ -32,7 +32,7 @@ def _pick(form: Any, query: Any, default: Any) -> Any:
 
 
 async def _read_image(ctx: Platform, file: UploadFile) -> bytes:
-    return await inference.read_all(file.read, limit=ctx.settings.max_upload_bytes, what=file.filename or "file")
+    return await inference.read_all(file.read, limit=ctx.settings.max_image_bytes, what=file.filename or "file")
 
 
 @router.post("/infer/{model_id}")

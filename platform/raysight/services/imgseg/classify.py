@@ -97,6 +97,7 @@ async def predict_resnet(*, ctx: Platform, urls: list[str], model_id: str | None
     from raysight.errors import RaysightError
     from raysight.services.imgseg import sources
 
+    sources.check_url_count(ctx, len(urls))
     record = resolve_model(ctx=ctx, model_id=model_id or None)
     images, failed = [], {}
     for url in urls:

@@ -102,6 +102,7 @@ async def add_training_data(*, ctx: Platform, user_id: str, dataset: dict[str, A
     """getTrainData: {key: status} (900 added, 901 bad entry/URL, 902 unreadable, 601 size outside
     30-740 px, 602 unknown type, 603 both)."""
     check_id(user_id, "user")
+    sources.check_url_count(ctx, len(dataset))
     sem = asyncio.Semaphore(4)
 
     async def one(key: str, entry: Any) -> tuple[str, int]:

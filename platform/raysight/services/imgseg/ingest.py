@@ -24,8 +24,8 @@ import time
 from typing import Any
 
 from raysight.context import Platform
-from raysight.errors import RaysightError
-from raysight.services import tasks
+from raysight.errors import RaysightError, Unavailable
+from raysight.services import retention, tasks
 from raysight.services.images import probe
 from raysight.services.imgseg import classify, ocr_ops, sources
 from raysight.services.imgseg.common import SAM_DEFAULT, ReadFailed, TaskNotFound, with_fields
@@ -165,10 +165,11 @@ async def analyse(*, ctx: Platform, image: Any, sam_key: str = SAM_DEFAULT, clas
 async def _prepare_source(*, ctx: Platform, data: bytes | None, image_url: str | None,
                           own_hosts: set[str] | None) -> tuple[Any, str]:
     if data:
-        image = await asyncio.to_thread(sources.decode, data)
+        image = await asyncio.to_thread(sources.decode, data, ctx.settings.max_image_pixels)
         suffix = probe(data).suffix
         path = ctx.workspace.new_upload_path("ingest", suffix)
         await asyncio.to_thread(path.write_bytes, data)
+        await asyncio.to_thread(retention.maybe_sweep_uploads, ctx=ctx)
         return image, f"/uploads/{path.name}"
     src = await sources.read_url(ctx=ctx, url=image_url or "", own_hosts=own_hosts)
     return src.image, src.url
@@ -189,6 +190,10 @@ async def ingest(*, ctx: Platform, data: bytes | None = None, image_url: str | N
         from raysight.errors import Invalid
 
         raise Invalid("either image or image_url is required", code="missing_input")
+    in_flight = len(ctx.extras.get(_BACKGROUND, ()))
+    if in_flight >= ctx.settings.max_async_tasks:
+        raise Unavailable(f"{in_flight} ingest tasks are running, the most allowed (RAYSIGHT_MAX_ASYNC_TASKS); "
+                          "retry when one has finished", code="busy")
     task_id = tasks.create(ctx=ctx, kind=KIND, owner=user_id,
                            params={"user_id": user_id, "image_url": image_url, "upload": bool(data)})
 

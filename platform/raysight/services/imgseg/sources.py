@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 
 from raysight.context import Platform
-from raysight.errors import Invalid, NotFound, RaysightError
+from raysight.errors import Invalid, NotFound, RaysightError, TooLarge
 from raysight.services.images import decode_image
 from raysight.services.imgseg import url_fetch
 from raysight.services.imgseg.common import ReadFailed
@@ -44,9 +44,12 @@ def own_upload_name(url: str, own_hosts: set[str] | None = None) -> str | None:
     return None
 
 
-def decode(data: bytes) -> np.ndarray:
+def decode(data: bytes, max_pixels: int) -> np.ndarray:
+    """RGB pixels of `data`; TooLarge above `max_pixels` (checked on the header, before decoding)."""
     try:
-        return decode_image(data)
+        return decode_image(data, max_decode_pixels=max_pixels)
+    except TooLarge:
+        raise
     except RaysightError as exc:
         raise ReadFailed(f"the data is not a readable image: {exc.message}") from exc
 
@@ -64,9 +67,18 @@ async def read_url(*, ctx: Platform, url: str, own_hosts: set[str] | None = None
         data = await asyncio.to_thread(path.read_bytes)
     else:
         data = await url_fetch.fetch(url, settings=ctx.settings)
-    image = await asyncio.to_thread(decode, data)
+    image = await asyncio.to_thread(decode, data, ctx.settings.max_image_pixels)
     return SourceImage(image=image, data=data, url=url)
 
 
+def check_url_count(ctx: Platform, count: int) -> None:
+    """Invalid when one request names more image URLs than RAYSIGHT_MAX_URLS_PER_REQUEST."""
+    limit = ctx.settings.max_urls_per_request
+    if count > limit:
+        raise Invalid(f"{count} image URLs in one request; at most {limit} are accepted "
+                      "(RAYSIGHT_MAX_URLS_PER_REQUEST)")
+
+
 async def read_many(*, ctx: Platform, urls: list[str], own_hosts: set[str] | None = None) -> list[SourceImage]:
+    check_url_count(ctx, len(urls))
     return list(await asyncio.gather(*(read_url(ctx=ctx, url=u, own_hosts=own_hosts) for u in urls)))

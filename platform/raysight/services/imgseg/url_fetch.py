@@ -3,9 +3,12 @@
 - http and https only;
 - every address the host resolves to is checked, and the connection goes to that checked address
   (the Host header and TLS SNI keep the name), so DNS rebinding between check and connect fails;
-- private, loopback, link-local, multicast, reserved and unspecified addresses (IPv4 and IPv6,
-  IPv4-mapped included) are refused unless a host name or CIDR of settings.url_allowlist_entries
-  allows them;
+- only globally routable unicast addresses (`is_global`) are fetched: private, loopback, link-local,
+  carrier-grade NAT (100.64.0.0/10), multicast, reserved, documentation... are refused unless a host
+  name or CIDR of settings.url_allowlist_entries allows them; an IPv4 address embedded in IPv6
+  (IPv4-mapped, 6to4 2002::/16, Teredo, NAT64 64:ff9b::/96) must be global too;
+- a refused address and a failed read (no such host, connection refused, HTTP error) answer alike:
+  ReadFailed with one message, so a caller cannot map the internal network (the reason is logged);
 - redirects are followed by hand (at most MAX_REDIRECTS), each target checked like the first URL;
 - connect/read timeout settings.url_timeout_s, overall deadline 3x that; body limit settings.url_max_mb.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -23,6 +27,7 @@ import httpx
 from raysight.services.imgseg.common import ReadFailed, ReadTimeout, UrlRefused
 from raysight.settings import Settings
 
+log = logging.getLogger(__name__)
 MAX_REDIRECTS = 5
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -46,14 +51,39 @@ def _allowlist(settings: Settings) -> tuple[set[str], list[ipaddress.IPv4Network
     return hosts, nets
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+READ_FAILED = "cannot read the image URL"
+
+
+def embedded_ipv4(ip: IPAddress) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address reaches (IPv4-mapped, 6to4, Teredo server and client, NAT64)."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return []
+    found: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    if ip in NAT64:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
+
+
 def is_public(ip: IPAddress) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    refused = (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
-               or ip.is_unspecified)
-    if isinstance(ip, ipaddress.IPv6Address):
-        refused = refused or ip.is_site_local
-    return not refused
+    """A globally routable unicast address, and so is every IPv4 address it embeds."""
+    for addr in (ip, *embedded_ipv4(ip)):
+        if not addr.is_global or addr.is_multicast or addr.is_unspecified:
+            return False
+        if isinstance(addr, ipaddress.IPv6Address) and addr.is_site_local:
+            return False
+    return True
+
+
+def _refused(reason: str) -> ReadFailed:
+    log.info("image URL refused or unreadable: %s", reason)
+    return ReadFailed(READ_FAILED)
 
 
 def address_allowed(ip: IPAddress, host: str, settings: Settings) -> bool:
@@ -62,8 +92,8 @@ def address_allowed(ip: IPAddress, host: str, settings: Settings) -> bool:
     hosts, nets = _allowlist(settings)
     if host.lower().rstrip(".") in hosts:
         return True
-    plain = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip
-    return any(plain in net for net in nets if net.version == plain.version)
+    candidates = [ip, *embedded_ipv4(ip)]
+    return any(addr in net for addr in candidates for net in nets if net.version == addr.version)
 
 
 async def _resolve(host: str, port: int) -> list[str]:
@@ -76,7 +106,7 @@ async def _resolve(host: str, port: int) -> list[str]:
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise ReadFailed(f"cannot resolve host '{host}'") from exc
+        raise _refused(f"cannot resolve host '{host}'") from exc
     return list(dict.fromkeys(info[4][0] for info in infos))
 
 
@@ -98,12 +128,11 @@ async def check_url(url: str, settings: Settings) -> Target:
     port = port or (443 if scheme == "https" else 80)
     addresses = await _resolve(host, port)
     if not addresses:
-        raise ReadFailed(f"host '{host}' has no address")
+        raise _refused(f"host '{host}' has no address")
     for addr in addresses:
         ip = ipaddress.ip_address(addr.split("%", 1)[0])
         if not address_allowed(ip, host, settings):
-            raise UrlRefused(f"'{host}' resolves to {addr}, a private or local address; "
-                             "allow it with RAYSIGHT_URL_ALLOWLIST if that is intended")
+            raise _refused(f"'{host}' resolves to {addr}, not a global address (RAYSIGHT_URL_ALLOWLIST)")
     return Target(scheme=scheme, host=host, port=port, addresses=tuple(addresses))
 
 
@@ -130,7 +159,7 @@ async def _get(client: httpx.AsyncClient, url: str, settings: Settings) -> tuple
         if response.is_redirect:
             return response.status_code, response.headers.get("location"), b""
         if response.status_code != 200:
-            raise ReadFailed(f"the image URL answered HTTP {response.status_code}")
+            raise _refused(f"HTTP {response.status_code}")
         declared = response.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise ReadFailed(f"the image is larger than {settings.url_max_mb} MB")
@@ -157,12 +186,12 @@ async def fetch(url: str, *, settings: Settings) -> bytes:
                     if status == 200:
                         return body
                     if not location:
-                        raise ReadFailed(f"redirect (HTTP {status}) without a location")
+                        raise _refused(f"redirect (HTTP {status}) without a location")
                     current = urljoin(current, location)
-                raise ReadFailed(f"more than {MAX_REDIRECTS} redirects")
+                raise _refused(f"more than {MAX_REDIRECTS} redirects")
     except (UrlRefused, ReadFailed):
         raise
     except (TimeoutError, httpx.TimeoutException) as exc:
         raise ReadTimeout(f"reading the image URL took longer than {settings.url_timeout_s:g} s") from exc
     except httpx.HTTPError as exc:
-        raise ReadFailed(f"cannot read the image URL: {type(exc).__name__}") from exc
+        raise _refused(f"{type(exc).__name__}") from exc

@@ -1,0 +1,65 @@
+"""Issue 9 row 4: the API key and a database password never travel in Serve application or deployment
+arguments (the Ray dashboard shows those); replicas read them from a 0600 file of the workspace.
+Ray's token auth is turned off only for the local cluster raysight starts itself."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from raysight.cli import load_serve_config, serve_app_args
+from raysight.serving.app import build_app
+from raysight.settings import Settings, ray_env
+
+KEY = "key-3f9a7c"
+PASSWORD = "pw-8d2e1b"
+DB_URL = f"postgresql+psycopg://raysight:{PASSWORD}@db-host/raysight"
+
+
+def _bound_args(app: Any) -> list[str]:
+    """repr of the init arguments of the ingress and of every model deployment bound into `app`."""
+    seen = [repr(app._bound_deployment.init_args), repr(app._bound_deployment.init_kwargs)]
+    for handle in app._bound_deployment.init_args[1].values():
+        seen.append(repr(handle._bound_deployment.init_args))
+    return seen
+
+
+def test_no_secret_in_cli_args_or_bound_deployments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAYSIGHT_API_KEY", KEY)
+    monkeypatch.setenv("RAYSIGHT_DATABASE_URL", DB_URL)
+    settings = Settings(workspace=tmp_path / "ws")
+    assert settings.api_key == KEY
+    args = serve_app_args(settings, load_serve_config(Path(__file__).parents[2] / "serve_config.yaml"))
+    assert KEY not in repr(args) and PASSWORD not in repr(args)
+    app = build_app(args)
+    for text in _bound_args(app):
+        assert KEY not in text and PASSWORD not in text
+    # the replicas get them back from the workspace, through a file only the owner can read
+    secrets = settings.secrets_file
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
+    assert stat.S_IMODE(secrets.parent.stat().st_mode) == 0o700
+    monkeypatch.delenv("RAYSIGHT_API_KEY")
+    monkeypatch.delenv("RAYSIGHT_DATABASE_URL")
+    replica = Settings.from_args(app._bound_deployment.init_args[0])
+    assert replica.api_key == KEY and replica.database_url == DB_URL
+
+
+def test_secrets_file_is_removed_when_there_is_none(tmp_path: Path) -> None:
+    Settings(workspace=tmp_path / "ws", api_key=KEY).write_secrets()
+    plain = Settings(workspace=tmp_path / "ws", database_url="sqlite:////tmp/x.db")
+    assert "database_url" in plain.as_args()  # a URL without a password is no secret
+    plain.write_secrets()
+    assert not plain.secrets_file.exists()
+    assert Settings.from_args(plain.as_args()).api_key is None
+
+
+def test_token_auth_is_only_disabled_for_the_local_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    assert ray_env(local=True)["RAY_AUTH_MODE"] == "disabled"
+    assert "RAY_AUTH_MODE" not in ray_env(local=False)
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    assert ray_env(local=False)["RAY_AUTH_MODE"] == "token"
+    assert ray_env(local=True)["RAY_AUTH_MODE"] == "token"
