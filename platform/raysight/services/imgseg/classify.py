@@ -17,7 +17,7 @@ from raysight.services import inference, models
 from raysight.services.imgseg import component_training, ocr_ops
 from raysight.services.imgseg.common import COMPONENT_TAG, ModelIdError
 from raysight.services.imgseg.components import Component, TextLine
-from raysight.services.imgseg.regions import Box, background_color, contains
+from raysight.services.imgseg.regions import Box, background_color, contains, iou
 
 BUILTIN = "builtin"
 
@@ -167,8 +167,6 @@ def builtin_types(image: np.ndarray, boxes: list[Box], lines: list[TextLine]) ->
 
 def _is_text_line(comp: Component, lines: list[TextLine]) -> bool:
     """A component that is one OCR line (what ingest types as Text before any rule runs)."""
-    from raysight.services.imgseg.regions import iou
-
     return any(iou(comp.box, t.box) > 0.5 for t in lines)
 
 
