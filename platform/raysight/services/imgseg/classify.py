@@ -6,6 +6,7 @@ trained yet (ingest, predictResnet, predictSam* with is_predict_type); payloads 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,11 +173,11 @@ def _is_text_line(comp: Component, lines: list[TextLine]) -> bool:
 
 async def builtin_crop_types(*, ctx: Platform, crops: list[np.ndarray]) -> list[tuple[str, float]]:
     """The built-in classifier on standalone component crops (OCR tells it where text is)."""
-    out = []
-    for patch in crops:
+    async def one(patch: np.ndarray) -> tuple[str, float]:
         lines = ocr_ops.text_lines(await ocr_ops.ocr(ctx=ctx, image=patch)) if patch.size else []
-        out.append(crop_type(patch, lines))
-    return out
+        return crop_type(patch, lines)
+
+    return list(await asyncio.gather(*(one(p) for p in crops)))
 
 
 async def predict_resnet(*, ctx: Platform, urls: list[str], model_id: str | None = None,
