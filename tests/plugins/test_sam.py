@@ -98,6 +98,12 @@ def test_auto_masks_structure(sam) -> None:
         x, y, w, h = m["bbox"]
         assert 0 <= x < 320 and 0 <= y < 180 and w > 0 and h > 0
         assert rle.decode(m["rle"]).shape == tuple(res["mask_size"])
+    # the native API's view (detections of class "mask") names the segmenter too
+    from raysight.backend import PredictOptions
+
+    extra = {"points_per_side": 4, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}
+    dets = backend.predict(rt, [image], PredictOptions(conf=0.0, extra=extra))[0]
+    assert len(dets) == len(res["masks"]) and all(d.extra["segmenter"] == "sam-vit_t" for d in dets)
 
 
 def test_rle_roundtrip() -> None:
