@@ -2,7 +2,8 @@
 
 `ray.train.torch.prepare_model` (DDP when several workers) and `prepare_data_loader` (a
 DistributedSampler) make several workers really split the data. Each epoch reports loss, val_loss,
-accuracy and a checkpoint (last.pth: weights + optimizer + epoch; best.pth: the best weights so far);
+accuracy, the accuracy of each class (``class_acc/<class>``, classes with validation images) and a
+checkpoint (last.pth: weights + optimizer + epoch; best.pth: the best weights so far);
 resume restores all of it and continues the epoch count. Images are preprocessed exactly as serving
 does (raysight_resnet.predict.preprocess): whole image resized to imgsz, ImageNet normalisation.
 """
@@ -49,23 +50,29 @@ class FolderDataset:
         return torch.from_numpy(preprocess([rgb], self.imgsz)[0]), label
 
 
-def _evaluate(net: Any, loader: Any, world_size: int) -> tuple[float, float]:
-    """(mean loss, accuracy) over every worker's share of the validation set."""
+def _evaluate(net: Any, loader: Any, world_size: int, n_classes: int) -> tuple[float, float, list[float | None]]:
+    """(mean loss, accuracy, accuracy per class: None for a class without validation images) over
+    every worker's share of the validation set."""
     import torch
     import torch.distributed as dist
 
     net.eval()
-    totals = torch.zeros(3, dtype=torch.float64)
+    totals = torch.zeros(3 + 2 * n_classes, dtype=torch.float64)
     with torch.no_grad():
         for x, y in loader:
             out = net(x)
+            hit = out.argmax(1) == y
             totals[0] += float(torch.nn.functional.cross_entropy(out, y, reduction="sum"))
-            totals[1] += float((out.argmax(1) == y).sum())
+            totals[1] += float(hit.sum())
             totals[2] += len(y)
+            totals[3:3 + n_classes] += torch.bincount(y[hit], minlength=n_classes)[:n_classes].double()
+            totals[3 + n_classes:] += torch.bincount(y, minlength=n_classes)[:n_classes].double()
     if world_size > 1 and dist.is_initialized():
         dist.all_reduce(totals)
     n = max(1.0, float(totals[2]))
-    return float(totals[0]) / n, float(totals[1]) / n
+    per_class = [float(totals[3 + i] / totals[3 + n_classes + i]) if totals[3 + n_classes + i] > 0 else None
+                 for i in range(n_classes)]
+    return float(totals[0]) / n, float(totals[1]) / n, per_class
 
 
 def _plots(folder: Path, history: list[dict[str, float]], net: Any, dataset: FolderDataset,
@@ -176,8 +183,10 @@ def train_loop(config: dict[str, Any]) -> None:
             optimizer.step()
             loss_sum += float(loss) * len(y)
             seen += len(y)
-        val_loss, accuracy = _evaluate(model, val_loader, session.world_size)
-        metrics = {"loss": loss_sum / max(1, seen), "val_loss": val_loss, "accuracy": accuracy}
+        val_loss, accuracy, per_class = _evaluate(model, val_loader, session.world_size, len(c.classes))
+        metrics = {"loss": loss_sum / max(1, seen), "val_loss": val_loss, "accuracy": accuracy,
+                   **{f"class_acc/{name}": acc for name, acc in zip(c.classes, per_class, strict=True)
+                      if acc is not None}}
         history.append({"epoch": epoch + 1, **metrics})
         if accuracy > best_accuracy:
             best_accuracy = accuracy

@@ -1,8 +1,11 @@
 """The SAM backend: promptable and automatic segmentation (segment-anything + MobileSAM).
 
-Models are built-in (``builtin:sam:vit_t`` ...; weights from the workspace weights folder when
-present, else fresh) or registry records whose params name the ``model_type``. The heavy lifting
-lives in predict.py, imported lazily so that loading the plugin stays cheap.
+Models are built-in (``builtin:sam:vit_t`` ...; weights from the workspace weights folder) or
+registry records whose params name the ``model_type``. A model whose weights file is absent is not
+served: random weights would answer with meaningless masks, so `load` raises WeightsMissing (code
+"weights_missing") and the caller decides what answers instead (the imgseg services fall back to the
+classical region segmenter). The heavy lifting lives in predict.py, imported lazily so that loading
+the plugin stays cheap.
 """
 
 from __future__ import annotations
@@ -13,11 +16,18 @@ from typing import Any, ClassVar
 import numpy as np
 
 from raysight.backend import Backend, Detection, ModelRef, Operation, PredictOptions, TaskType, WeightsInfo
+from raysight.errors import Unavailable
 from raysight_sam.build import CHECKPOINTS, MODEL_TYPES
 
 MODEL_NAMES = [*MODEL_TYPES, *CHECKPOINTS.values()]
 BUILTIN_PREFIX = "builtin:sam:"
 DEFAULT_TYPE = "vit_t"
+
+
+class WeightsMissing(Unavailable):
+    """The SAM weights file a model needs is not there (never replaced by random weights)."""
+
+    code = "weights_missing"
 
 
 def _model_type_of(ref: ModelRef) -> str:
@@ -87,7 +97,13 @@ class SamBackend(Backend):
             from raysight.errors import Invalid
 
             raise Invalid(f"unknown SAM model type '{model_type}'")
-        return predict.load(model_type, checkpoint_of(ref), device=device,
+        checkpoint = checkpoint_of(ref)
+        if checkpoint is None:
+            name = Path(ref.weights_path or CHECKPOINTS[model_type]).name
+            raise WeightsMissing(
+                f"no weights for SAM {model_type}: '{name}' is not in the weights folder "
+                f"({ref.params.get('weights_dir') or 'not set'}); SAM never answers with untrained weights")
+        return predict.load(model_type, checkpoint, device=device,
                             cache_size=int(ref.params.get("embedding_cache", 8)))
 
     def run(self, model: Any, op: str, payload: dict[str, Any]) -> Any:
@@ -101,6 +117,7 @@ class SamBackend(Backend):
 
         out = []
         for image in images:
+            predict.check_weights(model)
             res = predict.auto_masks(model, {"image": image, **options.extra})
             dets = []
             for m in res["masks"]:
@@ -108,6 +125,7 @@ class SamBackend(Backend):
                 if m["predicted_iou"] < options.conf:
                     continue
                 dets.append(Detection(0, "mask", m["predicted_iou"], x, y, x + w, y + h,
-                                      extra={"stability_score": m["stability_score"], "weights": res["weights"]}))
+                                      extra={"stability_score": m["stability_score"], "weights": res["weights"],
+                                             "segmenter": res["segmenter"]}))
             out.append(dets)
         return out

@@ -10,6 +10,10 @@ encoded PNG/JPEG bytes, or ``image_hash`` naming an image whose embedding is cac
                  scores and low-resolution RLE masks. This is what makes automatic segmentation
                  affordable on a CPU (the stock generator upsamples every candidate to full size).
 - ``info``       model type, whether weights are trained, cache statistics.
+
+Every answer names its ``segmenter`` ("sam-vit_t"...). A runtime loaded from a weights file checks
+the file before each operation: gone -> WeightsMissing (never an answer from weights that are no
+longer there), replaced (e.g. by ``raysight weights``) -> reloaded in place.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class SamRuntime:
     trained: bool
     device: str
     checkpoint: str | None = None
+    checkpoint_sig: tuple[int, int] | None = None  # (mtime_ns, size) of the file the weights came from
     cache: EmbeddingCache = field(default_factory=EmbeddingCache)
     lock: threading.Lock = field(default_factory=threading.Lock)
     dense_pe: Any = None  # the prompt encoder's positional encoding of the embedding grid, computed once
@@ -52,17 +57,53 @@ class SamRuntime:
     def weights(self) -> str:
         return "trained" if self.trained else "untrained"
 
+    @property
+    def segmenter(self) -> str:
+        return f"sam-{self.model_type}"
+
     def describe(self) -> dict[str, Any]:
-        return {"model_type": self.model_type, "weights": self.weights, "checkpoint": self.checkpoint}
+        return {"model_type": self.model_type, "weights": self.weights, "checkpoint": self.checkpoint,
+                "segmenter": self.segmenter}
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 def load(model_type: str, checkpoint: Path | None, *, device: str, cache_size: int = 8) -> SamRuntime:
+    """A runtime for `model_type`; without `checkpoint` the weights are fresh (the plugin's tests
+    use that; SamBackend.load never serves it)."""
     model, trained = build(model_type, checkpoint)
     model.to(device)
     return SamRuntime(
         model=model, model_type=model_type, trained=trained, device=device,
         checkpoint=str(checkpoint) if trained else None, cache=EmbeddingCache(cache_size),
+        checkpoint_sig=_signature(Path(checkpoint)) if trained and checkpoint else None,
     )
+
+
+def check_weights(rt: SamRuntime) -> None:
+    """For a runtime loaded from a file: WeightsMissing if the file is gone, a reload if it changed."""
+    if not rt.checkpoint:
+        return
+    from raysight_sam.backend import WeightsMissing
+    from raysight_sam.build import load_state
+
+    path = Path(rt.checkpoint)
+    sig = _signature(path)
+    if sig is None:
+        raise WeightsMissing(f"the SAM weights file {path.name} was removed from the weights folder")
+    if sig != rt.checkpoint_sig:
+        with rt.lock:
+            load_state(rt.model, path)
+            rt.model.to(rt.device)
+            rt.cache = EmbeddingCache(rt.cache.capacity)
+            rt.dense_pe = None
+            rt.checkpoint_sig = sig
 
 
 # -- images and embeddings ---------------------------------------------------------------------
@@ -232,7 +273,7 @@ def prompt(rt: SamRuntime, payload: dict[str, Any]) -> dict[str, Any]:
     t2 = time.perf_counter()
     return {
         "image_hash": key, "cached": cached, "weights": rt.weights, "model_type": rt.model_type,
-        "size": list(emb.original_size), "masks": masks,
+        "segmenter": rt.segmenter, "size": list(emb.original_size), "masks": masks,
         "timings": {"embed_s": round(t1 - t0, 4), "decode_s": round(t2 - t1, 4)},
     }
 
@@ -326,17 +367,20 @@ def auto_masks(rt: SamRuntime, payload: dict[str, Any]) -> dict[str, Any]:
     t2 = time.perf_counter()
     return {
         "image_hash": key, "cached": cached, "weights": rt.weights, "model_type": rt.model_type,
-        "size": [H, W], "mask_size": [hl, wl], "masks": result, "candidates": int(len(pts) * 3),
+        "segmenter": rt.segmenter, "size": [H, W], "mask_size": [hl, wl], "masks": result,
+        "candidates": int(len(pts) * 3),
         "timings": {"embed_s": round(t1 - t0, 4), "decode_s": round(t2 - t1, 4)},
     }
 
 
 def run(rt: SamRuntime, op: str, payload: dict[str, Any]) -> Any:
+    check_weights(rt)
     if op == "embed":
         t0 = time.perf_counter()
         key, emb, cached = embed(rt, payload)
         return {"image_hash": key, "cached": cached, "weights": rt.weights, "model_type": rt.model_type,
-                "size": list(emb.original_size), "seconds": round(time.perf_counter() - t0, 4)}
+                "segmenter": rt.segmenter, "size": list(emb.original_size),
+                "seconds": round(time.perf_counter() - t0, 4)}
     if op == "prompt":
         return prompt(rt, payload)
     if op == "auto_masks":

@@ -1,4 +1,6 @@
-"""The SAM plugin with MobileSAM (vit_t) built fresh: structure, the embedding cache, prompts."""
+"""The SAM plugin with MobileSAM (vit_t): the backend serves only real weights files (a freshly built
+model's state dict saved under the official name stands in for one); the mechanics (embedding
+cache, prompts) run on a fresh runtime built directly."""
 
 from __future__ import annotations
 
@@ -6,8 +8,8 @@ import numpy as np
 import pytest
 
 from raysight.backend import ModelRef
-from raysight_sam import rle
-from raysight_sam.backend import SamBackend
+from raysight_sam import predict, rle
+from raysight_sam.backend import SamBackend, WeightsMissing
 from raysight_sam.predict import PromptError
 from tests.imgseg_gen import png_bytes, screenshot
 
@@ -15,7 +17,7 @@ from tests.imgseg_gen import png_bytes, screenshot
 @pytest.fixture(scope="module")
 def sam() -> tuple[SamBackend, object]:
     backend = SamBackend()
-    return backend, backend.load(backend.builtin_ref("builtin:sam:vit_t"), device="cpu")
+    return backend, predict.load("vit_t", None, device="cpu")
 
 
 def test_builtin_refs() -> None:
@@ -32,11 +34,28 @@ def test_checkpoint_from_weights_dir(tmp_path, sam) -> None:
 
     backend, rt = sam
     ref = backend.builtin_ref("builtin:sam:vit_t")
-    assert checkpoint_of(ref) is None
-    torch.save(rt.model.state_dict(), tmp_path / "mobile_sam.pt")
     ref = ModelRef(ref.model_id, ref.weights_path, ref.classes, {**ref.params, "weights_dir": str(tmp_path)})
+    assert checkpoint_of(ref) is None
+    with pytest.raises(WeightsMissing, match="mobile_sam.pt") as missing:
+        backend.load(ref, device="cpu")  # never random weights posing as SAM
+    assert missing.value.code == "weights_missing"
+    torch.save(rt.model.state_dict(), tmp_path / "mobile_sam.pt")
     loaded = backend.load(ref, device="cpu")
     assert loaded.weights == "trained" and loaded.model_type == "vit_t"
+    image = np.zeros((64, 96, 3), np.uint8)
+    assert backend.run(loaded, "info", {})["segmenter"] == "sam-vit_t"
+    # the file replaced: reloaded in place; removed: the runtime stops answering
+    state = {k: v + 1 if v.is_floating_point() else v for k, v in rt.model.state_dict().items()}
+    torch.save(state, tmp_path / "mobile_sam.pt")
+    import os
+
+    os.utime(tmp_path / "mobile_sam.pt", ns=(1, 1))
+    backend.run(loaded, "info", {})
+    first = next(iter(state))
+    assert torch.equal(loaded.model.state_dict()[first], state[first])
+    (tmp_path / "mobile_sam.pt").unlink()
+    with pytest.raises(WeightsMissing):
+        backend.run(loaded, "prompt", {"image": image, "points": [[5, 5]]})
 
 
 def test_embed_cache_and_prompts(sam) -> None:
@@ -79,6 +98,12 @@ def test_auto_masks_structure(sam) -> None:
         x, y, w, h = m["bbox"]
         assert 0 <= x < 320 and 0 <= y < 180 and w > 0 and h > 0
         assert rle.decode(m["rle"]).shape == tuple(res["mask_size"])
+    # the native API's view (detections of class "mask") names the segmenter too
+    from raysight.backend import PredictOptions
+
+    extra = {"points_per_side": 4, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}
+    dets = backend.predict(rt, [image], PredictOptions(conf=0.0, extra=extra))[0]
+    assert len(dets) == len(res["masks"]) and all(d.extra["segmenter"] == "sam-vit_t" for d in dets)
 
 
 def test_rle_roundtrip() -> None:

@@ -211,13 +211,13 @@ async def train_start(body: TrainStartBody, ctx: Platform = Depends(platform)) -
 @router.post("/imgSeg/v1/resnetTrainProgress")
 def train_progress(body: TrainTaskBody, ctx: Platform = Depends(platform)) -> JSONResponse:
     out = component_training.progress(ctx=ctx, train_task_id=body.train_task_id)
-    return ok({**out, "task_type": body.task_type, "user_id": body.user_id})
+    return ok({**out, "task_type": body.task_type, "user_id": body.user_id or out.get("user_id")})
 
 
 @router.post("/imgSeg/v1/resnetTrainSkip")
 def train_skip(body: TrainTaskBody, ctx: Platform = Depends(platform)) -> JSONResponse:
     out = component_training.skip(ctx=ctx, train_task_id=body.train_task_id)
-    return ok({**out, "task_type": body.task_type, "user_id": body.user_id})
+    return ok({**out, "task_type": body.task_type, "user_id": body.user_id or out.get("user_id")})
 
 
 @router.post("/imgSeg/v1/getTrainData")

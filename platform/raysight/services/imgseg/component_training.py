@@ -6,7 +6,9 @@ zips the user's pool as class folders, uploads and prepares it as a dataset (ser
 and creates a ResNet job (services.training). The imgseg train task id ("Train-imgseg-<uuid>") is a
 tracked-task record (kind "imgseg_train") that maps to the job; the job record stays the source of
 truth. When the job completes its model is tagged "imgseg-components", which makes it the default
-classifier (services.models.latest).
+classifier (services.models.latest). The document spells the id both "Train-imgseg-" (training
+section) and "Train-imgSeg-" (model ids): the prefix is matched without regard to case, and the id
+names the trained model wherever a model id is taken (`model_of_task`).
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from sqlalchemy import select
 
 from raysight.context import Platform
 from raysight.errors import NotFound, RaysightError
-from raysight.services import datasets, models, tasks, training
+from raysight.services import datasets, tasks, training
 from raysight.services.imgseg import sources
 from raysight.services.imgseg.common import (
     COMPONENT_TAG,
     DEFAULT_LABELS,
+    ModelIdError,
     TaskNotFound,
     TrainingBusy,
     UserNotFound,
@@ -39,6 +42,7 @@ from raysight.store.models import Task
 from raysight.workspace import check_id
 
 KIND = "imgseg_train"
+TASK_PREFIX = "Train-imgseg-"
 MIN_SIDE, MAX_SIDE = 30, 740
 KNOWN_LABELS = (*DEFAULT_LABELS, "Container", "Icon", "Checkbox", "Radio", "Switch", "Select", "Table", "Card",
                 "Tab", "Link", "Label")
@@ -159,7 +163,7 @@ async def start(*, ctx: Platform, user_id: str, epochs: int = 10, batch_size: in
     job = training.create_job(ctx=ctx, dataset_id=ds["dataset_id"], version="v1", model_name=model_name,
                               epochs=int(epochs), imgsz=int(imgsz), batch=int(batch_size),
                               params={"lr": float(learning_rate), "tags": COMPONENT_TAG})
-    task_id = f"Train-imgseg-{uuid.uuid4()}"
+    task_id = f"{TASK_PREFIX}{uuid.uuid4()}"
     tasks.create(ctx=ctx, kind=KIND, owner=user_id, task_id=task_id,
                  params={"job_id": job["job_id"], "user_id": user_id, "labels": labels,
                          "dataset_id": ds["dataset_id"], "dataset_num": sum(counts.values())})
@@ -167,9 +171,33 @@ async def start(*, ctx: Platform, user_id: str, epochs: int = 10, batch_size: in
     return {"train_task_id": task_id, "task_status": 300, "job_id": job["job_id"]}
 
 
+def is_train_task_id(value: str) -> bool:
+    """Whether `value` has the form of a training's id (either spelling of the prefix)."""
+    return str(value).strip().lower().startswith(TASK_PREFIX.lower())
+
+
+def canonical_id(value: str) -> str:
+    """The stored spelling of a training's id ("Train-imgSeg-<uuid>" -> "Train-imgseg-<uuid>")."""
+    value = str(value).strip()
+    return TASK_PREFIX + value[len(TASK_PREFIX):] if is_train_task_id(value) else value
+
+
+def model_of_task(*, ctx: Platform, train_task_id: str) -> str:
+    """The registry model a training produced; ModelIdError (805) for an unknown id or a training
+    that has not produced its model (yet)."""
+    try:
+        task = tasks.get(ctx=ctx, task_id=canonical_id(train_task_id), kind=KIND)
+    except NotFound as exc:
+        raise ModelIdError(f"model '{train_task_id}' does not exist (no such training)") from exc
+    job = training.get_job(ctx=ctx, job_id=(task["params"] or {})["job_id"])
+    if not job.get("model_id"):
+        raise ModelIdError(f"training '{train_task_id}' has produced no model (its job is {job['status']})")
+    return str(job["model_id"])
+
+
 def _task(ctx: Platform, task_id: str) -> dict[str, Any]:
     try:
-        return tasks.get(ctx=ctx, task_id=str(task_id).strip(), kind=KIND)
+        return tasks.get(ctx=ctx, task_id=canonical_id(task_id), kind=KIND)
     except NotFound as exc:
         raise with_fields(TaskNotFound(f"training task '{task_id}' does not exist"),
                           train_task_id=task_id) from exc
@@ -189,37 +217,41 @@ ACC_KEYS = ("val_acc", "accuracy_top1", "acc", "accuracy", "top1")
 LOSS_KEYS = ("val_loss", "loss")
 
 
+CLASS_ACC = "class_acc/"  # per-class validation accuracy in an epoch's metrics (the resnet plugin's)
+
+
 def progress(*, ctx: Platform, train_task_id: str) -> dict[str, Any]:
-    """resnetTrainProgress from the job record."""
+    """resnetTrainProgress from the job record, with every field of the document's example always
+    present and typed as there: acc/loss (float) and modelEpoch (int) of the saved model (the
+    first epoch with the best validation accuracy, as the trainer keeps it; 0.0/0.0/0 before one
+    is saved), epoch (int, epochs finished), labels, singleAcc (per label, in labels' order; null
+    for a label without validation images), dataset_num, valAccList/valLossList (one per epoch)."""
     task = _task(ctx, train_task_id)
     params = task["params"] or {}
     job = training.get_job(ctx=ctx, job_id=params["job_id"])
     history = job.get("history") or []
     accs = [_metric(h, *ACC_KEYS) for h in history]
     losses = [_metric(h, *LOSS_KEYS) for h in history]
-    scored = [(a, i) for i, a in enumerate(accs) if a is not None]
-    best = max(scored)[1] if scored else (len(history) - 1 if history else None)
+    scored = [a for a in accs if a is not None]
+    best = accs.index(max(scored)) if scored else None
     labels = list(params.get("labels") or [])
     out: dict[str, Any] = {
-        "train_task_id": task["task_id"], "task_status": TASK_STATUS.get(job["status"], 300),
-        "epoch": int(job.get("epoch") or 0), "epochs": int(job.get("epochs") or 0),
-        "labels": labels, "dataset_num": int(params.get("dataset_num") or 0),
-        "valAccList": [a for a in accs if a is not None], "valLossList": [v for v in losses if v is not None],
-        "job_id": job["job_id"],
+        "train_task_id": task["task_id"], "user_id": params.get("user_id") or task.get("owner"),
+        "task_status": TASK_STATUS.get(job["status"], 300),
+        "acc": 0.0, "loss": 0.0, "epoch": int(job.get("epoch") or 0), "modelEpoch": 0,
+        "labels": labels, "singleAcc": [], "dataset_num": int(params.get("dataset_num") or 0),
+        "valAccList": [float(a) for a in accs if a is not None],
+        "valLossList": [float(v) for v in losses if v is not None],
+        "epochs": int(job.get("epochs") or 0), "job_id": job["job_id"],
     }
     if best is not None:
         entry = history[best]
-        out.update(acc=accs[best], loss=losses[best], modelEpoch=int(entry.get("epoch", best + 1)))
-        single = entry.get("per_class_acc") or entry.get("single_acc")
-        if isinstance(single, dict):
-            out["singleAcc"] = [single.get(label) for label in labels]
-        elif isinstance(single, list):
-            out["singleAcc"] = single
+        out.update(acc=float(accs[best] or 0.0), loss=float(losses[best] or 0.0),
+                   modelEpoch=int(entry.get("epoch", best + 1)))
+        single = [entry.get(f"{CLASS_ACC}{label}") for label in labels]
+        out["singleAcc"] = [float(v) if isinstance(v, (int, float)) else None for v in single]
     if job.get("model_id"):
         out["model_id"] = job["model_id"]
-        record = models.get(ctx=ctx, model_id=job["model_id"])
-        if isinstance(record.get("metrics"), dict) and "acc" not in out:
-            out["acc"] = _metric(record["metrics"], *ACC_KEYS)
     if job.get("error"):
         out["error"] = job["error"]
     return out
@@ -234,5 +266,6 @@ def skip(*, ctx: Platform, train_task_id: str) -> dict[str, Any]:
         training.stop_job(ctx=ctx, job_id=job_id)
     tasks.update(ctx=ctx, task_id=task["task_id"], status="cancelled")
     job = training.get_job(ctx=ctx, job_id=job_id)
-    return {"train_task_id": task["task_id"], "task_status": TASK_STATUS.get(job["status"], 500)
-            if job["status"] != "stopped" else 500, "job_id": job_id}
+    return {"train_task_id": task["task_id"], "user_id": (task["params"] or {}).get("user_id"),
+            "task_status": TASK_STATUS.get(job["status"], 500) if job["status"] != "stopped" else 500,
+            "job_id": job_id}

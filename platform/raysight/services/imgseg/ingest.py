@@ -5,10 +5,12 @@ Pipeline (all stages timed in page_meta.timings):
    not depend on model weights;
 2. OCR (PP-OCR det + cls + rec) for text lines, concurrently with
 3. SAM: one image embedding, then one box prompt per proposal (a few dozen prompts at ~50 ms each on
-   a CPU, instead of the stock generator's 1024-point grid). With trained weights a proposal whose
+   a CPU, instead of the stock generator's 1024-point grid). With official weights a proposal whose
    SAM mask agrees with it (IoU >= 0.6) is snapped to the mask's box, and an 8x8 automatic grid adds
-   regions the proposals missed; with untrained weights SAM's answers are reported but not used;
-4. component types: the trained ResNet component classifier when one exists, else rules;
+   regions the proposals missed; without them the SAM deployment answers "weights_missing" and the
+   structure is the classical segmenter's (proposals + OCR); page_meta.segmenter says which;
+4. component types: the trained ResNet component classifier when one exists, else the built-in
+   rules (page_meta.classifier.kind "resnet" or "builtin");
 5. containment nesting, naming (Button-1...), map and tree.
 
 Each ingest is a tracked task (kind "ingest"); the request waits for it up to the request timeout
@@ -27,7 +29,7 @@ from raysight.context import Platform
 from raysight.errors import RaysightError, Unavailable
 from raysight.services import retention, tasks
 from raysight.services.images import probe
-from raysight.services.imgseg import classify, ocr_ops, sources
+from raysight.services.imgseg import classical, classify, ocr_ops, sources
 from raysight.services.imgseg.common import SAM_DEFAULT, ReadFailed, TaskNotFound, with_fields
 from raysight.services.imgseg.components import (
     assign_text,
@@ -64,6 +66,9 @@ async def _sam_stage(ctx: Platform, image: Any, regions: list[Region], sam_key: 
         res = await call(ctx=ctx, backend="sam", model_key=sam_key, op="prompt",
                          payload={"image": image, "boxes": boxes, "return_masks": False})
     except RaysightError as exc:
+        if exc.code == "weights_missing":
+            meta.update(weights="missing", note=exc.message)
+            return regions, meta
         log.warning("ingest: SAM unavailable, continuing with proposals only: %s", exc.message)
         meta["error"] = exc.message
         return regions, meta
@@ -72,6 +77,7 @@ async def _sam_stage(ctx: Platform, image: Any, regions: list[Region], sam_key: 
         meta["note"] = "untrained SAM weights: masks computed but not used; structure from proposals and OCR"
         return regions, meta
     meta["used"] = True
+    meta["segmenter"] = res.get("segmenter") or f"sam-{res['model_type']}"
     snapped = 0
     for region, mask in zip(regions, res["masks"], strict=False):
         x, y, w, h = mask["bbox"]
@@ -135,7 +141,7 @@ async def analyse(*, ctx: Platform, image: Any, sam_key: str = SAM_DEFAULT, clas
     else:
         for c in widgets:
             c.type, c.confidence = classify.heuristic(image, c, page_bg)
-        classifier = {"kind": "rules", "note": "no trained component classifier (tag imgseg-components)"}
+        classifier = {"kind": classify.BUILTIN, "note": "no trained component classifier (tag imgseg-components)"}
     for c in comps:
         if c.background is None and c.source != "ocr":
             c.background = mean_color(image, c.box)
@@ -151,6 +157,7 @@ async def analyse(*, ctx: Platform, image: Any, sam_key: str = SAM_DEFAULT, clas
         "components_tree": components_tree(roots, W, H),
         "page_meta": {
             "width": int(W), "height": int(H),
+            "segmenter": sam_meta.get("segmenter") or classical.NAME,
             "background_color": [int(v) for v in page_bg],
             "component_count": len(kept),
             "sam": sam_meta,

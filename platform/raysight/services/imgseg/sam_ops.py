@@ -1,5 +1,7 @@
-"""predictSam, predictSam2 and predictSam3: SAM through the SAM deployment, cut-outs, optional
-component types (ResNet) and text (OCR)."""
+"""predictSam, predictSam2 and predictSam3: segmentation (SAM through the SAM deployment, or the
+classical region segmenter when SAM has no official weights: services.imgseg.segmenter), cut-outs,
+optional component types (the trained component classifier, else the built-in one) and text (OCR).
+Every payload says who segmented (``segmenter``) and, with types, who classified (``classifier``)."""
 
 from __future__ import annotations
 
@@ -12,11 +14,9 @@ import cv2
 import numpy as np
 
 from raysight.context import Platform
-from raysight.services.imgseg import classify, ocr_ops, sources
+from raysight.services.imgseg import classify, ocr_ops, segmenter, sources
 from raysight.services.imgseg.common import SAM_DEFAULT, BadPrompt
 from raysight.services.imgseg.regions import contains, iou, propose
-from raysight.services.inference import call
-from raysight_sam.rle import decode as decode_rle
 
 
 def new_task_id() -> str:
@@ -98,34 +98,37 @@ def component(image: np.ndarray, bbox: list[int], mask: np.ndarray | None = None
             "rgb_mean": [int(v) for v in np.round(pixels.mean(axis=0))], "img_component_base64": crop_b64}
 
 
-# -- SAM calls ---------------------------------------------------------------------------------------
+# -- segmentation and types ------------------------------------------------------------------------
 async def _prompt(ctx: Platform, key: str, image: np.ndarray, points: list, labels: list, boxes: list,
                   masks: bool) -> dict[str, Any]:
-    payload: dict[str, Any] = {"image": image, "return_masks": masks}
-    if points:
-        payload.update(points=points, labels=labels)
-    if boxes:
-        payload["boxes"] = boxes
-    return await call(ctx=ctx, backend="sam", model_key=key, op="prompt", payload=payload)
+    return await segmenter.prompt(ctx=ctx, key=key, image=image, points=points, labels=labels, boxes=boxes,
+                                  masks=masks)
 
 
 async def _auto(ctx: Platform, key: str, image: np.ndarray, points_per_side: int | None) -> dict[str, Any]:
-    return await call(ctx=ctx, backend="sam", model_key=key, op="auto_masks",
-                      payload={"image": image, "points_per_side": points_per_side})
+    return await segmenter.auto(ctx=ctx, key=key, image=image, points_per_side=points_per_side)
 
 
 async def _annotate(ctx: Platform, image: np.ndarray, items: list[dict[str, Any]], boxes: list[list[int]],
-                    model_id: str | None, read_text: list[str]) -> None:
-    """component_type (ResNet) and text (OCR, for types listed in read_text) of each item."""
-    record = classify.resolve_model(ctx=ctx, model_id=model_id, required=True)
+                    model_id: str | None, read_text: list[str]) -> dict[str, Any]:
+    """component_type and text (OCR, for types listed in read_text) of each item; returns the
+    payload fields naming the classifier (the trained one, else the built-in rules)."""
+    record = classify.resolve_model(ctx=ctx, model_id=model_id, required=False)
     crops = [classify.crop(image, (x, y, x + w, y + h)) for x, y, w, h in boxes]
-    labels = await classify.classify_crops(ctx=ctx, model_id=record["model_id"], crops=crops)
+    if record is not None:
+        labels = await classify.classify_crops(ctx=ctx, model_id=record["model_id"], crops=crops)
+        marker = {"classifier": "resnet", "resnet_model_id": record["model_id"]}
+    else:
+        lines = ocr_ops.text_lines(await ocr_ops.ocr(ctx=ctx, image=image)) if boxes else []
+        labels = classify.builtin_types(image, [(x, y, x + w, y + h) for x, y, w, h in boxes], lines)
+        marker = {"classifier": classify.BUILTIN}
     for item, crop, (label, _conf) in zip(items, crops, labels, strict=True):
         item["component_type"] = label
         item["text"] = []
         if label in read_text and crop.size:
             res = await ocr_ops.ocr(ctx=ctx, image=crop, details=False)
             item["text"] = [line["text"] for line in res.get("lines", [])]
+    return marker
 
 
 async def predict_sam(*, ctx: Platform, image_url: str, prompt: dict[str, Any] | None = None,
@@ -140,24 +143,27 @@ async def predict_sam(*, ctx: Platform, image_url: str, prompt: dict[str, Any] |
     if not points and not boxes:
         res = await _auto(ctx, sam_key, image, points_per_side)
         items = [component(image, m["bbox"], coord_key=coord_key) for m in res["masks"] if m["bbox"][2] > 0]
-        return {"task_id": new_task_id(), "task_status": 200, "component_info": items,
-                "weights": res["weights"], "model_type": res["model_type"]}
+        return {"task_id": new_task_id(), "task_status": 200, "component_info": items, **segmenter.describe(res)}
     res = await _prompt(ctx, sam_key, image, points, labels, boxes, masks=True)
     items, bboxes = [], []
     for m in res["masks"]:
-        mask = decode_rle(m["rle"])
-        bbox = m["bbox"] if m["bbox"][2] > 0 else [0, 0, W, H]
-        if not cut_outline_flag and m.get("prompt_box"):
+        if m["bbox"][2] <= 0 and not m.get("prompt_box"):
+            continue  # nothing under the point: no component rather than a made-up one
+        mask = segmenter.mask_of(m)
+        bbox = m["bbox"] if m["bbox"][2] > 0 else [0, 0, 0, 0]
+        if m.get("prompt_box") and (not cut_outline_flag or bbox[2] <= 0):
             # a box prompt's crop is the box asked for; the mask only shapes outline cut-outs
             x1, y1, x2, y2 = m["prompt_box"]
             bbox = [int(x1), int(y1), int(round(x2 - x1)), int(round(y2 - y1))]
         items.append(component(image, bbox, mask if cut_outline_flag else None, coord_key=coord_key))
         items[-1]["score"] = m["score"]
+        if "regions" in m:
+            items[-1]["regions"] = m["regions"]
         bboxes.append(bbox)
+    out = {"task_id": new_task_id(), "task_status": 200, "component_info": items, **segmenter.describe(res)}
     if is_predict_type:
-        await _annotate(ctx, image, items, bboxes, resnet_model_id, list(read_text_component_list or []))
-    return {"task_id": new_task_id(), "task_status": 200, "component_info": items,
-            "weights": res["weights"], "model_type": res["model_type"]}
+        out.update(await _annotate(ctx, image, items, bboxes, resnet_model_id, list(read_text_component_list or [])))
+    return out
 
 
 async def predict_sam2(*, ctx: Platform, image_url: str, prompt: dict[str, Any] | None = None,
@@ -199,21 +205,22 @@ async def predict_sam2(*, ctx: Platform, image_url: str, prompt: dict[str, Any] 
         pres = await _prompt(ctx, sam_key, image, points, labels, [], masks=True)
         for m in pres["masks"]:
             if m["bbox"][2] > 0:
-                point_items.append(component(image, m["bbox"], decode_rle(m["rle"]) if cut_outline_flag else None))
+                point_items.append(component(image, m["bbox"], segmenter.mask_of(m) if cut_outline_flag else None))
                 point_items[-1]["prompt"] = "point"
     children = point_items + [component(image, [b[0], b[1], b[2] - b[0], b[3] - b[1]]) for b in children_boxes]
-    father_mask = decode_rle(box_res["masks"][0]["rle"]) if cut_outline_flag else None
+    father_mask = segmenter.mask_of(box_res["masks"][0]) if cut_outline_flag else None
     father = component(image, [sel[0], sel[1], sel[2] - sel[0], sel[3] - sel[1]], father_mask)
+    out = {"task_id": new_task_id(), "task_status": 200, "component_info": [father], **segmenter.describe(box_res)}
     if is_predict_type:
         boxes = [[c["top_left_coord"][0], c["top_left_coord"][1], c["width"], c["height"]] for c in children]
-        await _annotate(ctx, image, children, boxes, resnet_model_id, list(read_text_component_list or []))
+        out.update(await _annotate(ctx, image, children, boxes, resnet_model_id,
+                                   list(read_text_component_list or [])))
     for child in children:
         x, y = child["top_left_coord"]
         child["top_left_coord"] = [x - sel[0], y - sel[1]]
     father["background_color"] = father["rgb_mean"]
     father["children"] = children
-    return {"task_id": new_task_id(), "task_status": 200, "component_info": [father],
-            "weights": box_res["weights"], "model_type": box_res["model_type"]}
+    return out
 
 
 async def predict_sam3(*, ctx: Platform, image_url: str, points: list, prompt: dict[str, Any] | None = None,
