@@ -1,0 +1,159 @@
+"""The filerec dialect without Ray: every path in both mounts, its envelope for wrong methods,
+unknown ids and bad bodies (never a 500, never FastAPI's {"detail"}), parameters, and the task
+loop's per-file reporting when no recognizer deployment exists."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.filerec_gen import page, png, zip_bytes
+
+GET = ["/detect/result", "/task/get_tasks", "/task/completed", "/task/single_task", "/training_model/get_datasets",
+       "/model/get_models", "/monitor/is_detect_worker_alive", "/monitor/is_training_model_alive",
+       "/managers/get_datasets", "/managers/get_models"]
+POST = ["/upload_package", "/task/add_task", "/task/cancel_task", "/task/delete_task",
+        "/training_model/set_parameters", "/training_model/upload_model", "/training_model/upload_datasets",
+        "/managers/delete_dataset", "/managers/delete_model"]
+
+
+def envelope(resp, code: str) -> dict:
+    assert resp.status_code == 200, (resp.status_code, resp.text)
+    body = resp.json()
+    assert "detail" not in body and isinstance(body["message"], str), body
+    assert body["error_code"] == code, body
+    if code != "1000":
+        assert body["message"], body
+    return body
+
+
+def test_all_19_paths_in_both_mounts_answer_wrong_methods_in_the_envelope(client) -> None:
+    assert len(GET) + len(POST) == 19
+    for prefix in ("", "/compat/filerec"):
+        for path in GET:
+            body = envelope(client.post(prefix + path, json={}), "1007")
+            assert "POST" in body["message"]
+            envelope(client.delete(prefix + path), "1007")
+        for path in POST:
+            resp = client.get(prefix + path)
+            envelope(resp, "1007")
+            assert resp.headers["allow"] == "POST"
+            envelope(client.put(prefix + path, json={}), "1007")
+
+
+def test_unknown_ids(client) -> None:
+    for prefix in ("", "/compat/filerec"):
+        envelope(client.get(f"{prefix}/detect/result"), "1002")  # no task yet
+        envelope(client.get(f"{prefix}/detect/result", params={"task_id": "filerec_nope"}), "1002")
+        envelope(client.request("GET", f"{prefix}/task/single_task", json={"task_id": "filerec_nope"}), "1002")
+        envelope(client.post(f"{prefix}/task/cancel_task", json={"task_id": "filerec_nope"}), "1002")
+        envelope(client.post(f"{prefix}/task/delete_task", json={"task_id": 12345}), "1002")
+        envelope(client.post(f"{prefix}/task/add_task", json={"task_id": "t1", "package_task_id": "nope"}), "1002")
+        envelope(client.post(f"{prefix}/managers/delete_dataset", json={"dataset_id": "ds_nope"}), "1002")
+        envelope(client.post(f"{prefix}/managers/delete_model", json={"model_id": "model_nope"}), "1002")
+        envelope(client.post(f"{prefix}/training_model/set_parameters", json={"model_id": "model_nope"}), "1002")
+        envelope(client.post(f"{prefix}/training_model/set_parameters", json={"dataset_id": "ds_nope"}), "1002")
+
+
+@pytest.mark.parametrize(("path", "kwargs"), [
+    ("/task/cancel_task", {"json": {}}),
+    ("/task/cancel_task", {"content": b"{not json", "headers": {"content-type": "application/json"}}),
+    ("/task/delete_task", {"json": ["task_id"]}),
+    ("/task/delete_task", {"json": {"task_id": ""}}),
+    ("/managers/delete_dataset", {"json": {"dataset": "x"}}),
+    ("/managers/delete_model", {"json": {"model_id": None}}),
+    ("/training_model/set_parameters", {"json": {}}),
+    ("/training_model/set_parameters", {"json": {"epochs": 0}}),
+    ("/training_model/set_parameters", {"json": {"batch": 0}}),
+    ("/training_model/set_parameters", {"json": {"conf": 1.5}}),
+    ("/training_model/set_parameters", {"json": {"learning_rate": "fast"}}),
+    ("/training_model/set_parameters", {"json": {"colour": "blue"}}),
+    ("/upload_package", {"json": {"file": "x.zip"}}),
+    ("/upload_package", {"files": {"file": ("p.zip", b"not a zip", "application/zip")}}),
+    ("/upload_package", {"files": {"file": ("p.zip", zip_bytes({"../evil.png": b"x"}), "application/zip")}}),
+    ("/upload_package", {"files": {"file": ("p.zip", zip_bytes({}), "application/zip")}}),
+    ("/upload_package", {"files": {"a": ("a.zip", b"1"), "b": ("b.zip", b"2")}}),
+    ("/training_model/upload_model", {"files": {"file": ("w.bin", b"weights", "application/octet-stream")}}),
+    ("/training_model/upload_datasets", {"files": {"file": ("d.zip", b"nope", "application/zip")}}),
+    ("/task/single_task", {}),
+])
+def test_bad_bodies(client, path: str, kwargs: dict) -> None:
+    method = "GET" if path in GET else "POST"
+    body = envelope(client.request(method, path, **kwargs), "1001")
+    assert "Traceback" not in body["message"]
+
+
+def test_set_parameters_validates_and_persists(client, ctx) -> None:
+    body = envelope(client.post("/training_model/set_parameters",
+                                json={"epochs": 3, "batch_size": 4, "lr": 0.01, "conf": 0.4}), "1000")
+    assert body["parameters"]["training"]["epochs"] == 3 and body["parameters"]["training"]["batch"] == 4
+    assert body["parameters"]["training"]["learning_rate"] == 0.01
+    assert body["parameters"]["recognizer"] == {"model_id": "ocr", "conf": 0.4, "iou": 0.7}
+    # form fields work as well, and what was set before stays
+    body = envelope(client.post("/compat/filerec/training_model/set_parameters", data={"imgsz": "320"}), "1000")
+    assert body["parameters"]["training"]["imgsz"] == 320 and body["parameters"]["training"]["epochs"] == 3
+    from raysight.services.filerec import parameters
+
+    assert parameters.load(ctx=ctx)["training"]["imgsz"] == 320
+
+
+def _wait(client, task_id: str, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = envelope(client.get("/task/single_task", params={"task_id": task_id}), "1000")
+        if body["status"] not in ("pending", "running", "cancelling"):
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"task {task_id} did not end: {body}")
+
+
+def test_package_task_without_recognizer_deployment(client) -> None:
+    """Without Serve the OCR deployment is missing: the task fails with that reason; the non-document
+    file before it is reported unsupported, the image stays pending (never silently dropped)."""
+    package = zip_bytes({"a_notes.txt": b"plain text", "b_scan.png": png(page(["HELLO"]))})
+    body = envelope(client.post("/upload_package", files={"file": ("docs.zip", package, "application/zip")},
+                                data={"task_id": "my-task-1"}), "1000")
+    assert body["task_id"] == "my-task-1" and body["files"] == 2 and body["recognizer"] == "ocr"
+    task = _wait(client, "my-task-1")
+    assert task["status"] == "failed" and "deployment" in task["error"]
+    files = {f["file"]: f for f in task["files"]}
+    assert files["a_notes.txt"]["status"] == "unsupported" and "PDF" in files["a_notes.txt"]["reason"]
+    assert files["b_scan.png"]["status"] == "pending"
+    # the same id again is a conflict; delete works on an ended task; lists show it until then
+    envelope(client.post("/upload_package", files={"file": ("docs.zip", package)}, data={"task_id": "my-task-1"}),
+             "1003")
+    listed = envelope(client.get("/task/get_tasks"), "1000")
+    assert [t["task_id"] for t in listed["tasks"]] == ["my-task-1"] and listed["tasks"][0]["total"] == 2
+    assert envelope(client.get("/task/completed"), "1000")["tasks"] == []
+    result = envelope(client.request("GET", "/detect/result", json={"task_id": "my-task-1"}), "1000")
+    assert result["task_id"] == "my-task-1" and '"unsupported"' in result["result"]
+    envelope(client.post("/task/cancel_task", json={"task_id": "my-task-1"}), "1003")  # already ended
+    envelope(client.post("/task/delete_task", json={"task_id": "my-task-1"}), "1000")
+    envelope(client.get("/task/single_task", params={"task_id": "my-task-1"}), "1002")
+
+
+def test_only_other_files_complete_and_add_task_reuses_the_package(client) -> None:
+    package = zip_bytes({"x/readme.md": b"# hi", "data.csv": b"a,b\n1,2\n"})
+    first = envelope(client.post("/upload_package", files={"file": ("p.zip", package)}), "1000")["task_id"]
+    assert _wait(client, first)["status"] == "completed"
+    again = envelope(client.post("/task/add_task", json={"task_id": "again-1"}), "1000")
+    assert again["task_id"] == "again-1" and again["files"] == 2
+    task = _wait(client, "again-1")
+    assert task["status"] == "completed" and task["file_status"] == {"unsupported": 2}
+    assert [t["task_id"] for t in envelope(client.get("/task/completed"), "1000")["tasks"]] == ["again-1", first]
+    envelope(client.post("/task/add_task", json={"task_id": "again-1"}), "1003")
+
+
+def test_monitor_without_ray_reports_not_alive(client) -> None:
+    body = envelope(client.get("/monitor/is_detect_worker_alive"), "1000")
+    assert body["alive"] is False and body["deployment"] == "ocr"
+    body = envelope(client.get("/compat/filerec/monitor/is_training_model_alive"), "1000")
+    assert body["alive"] is False and "supervisor" in body["reason"]
+
+
+def test_empty_catalog_lists(client) -> None:
+    for path in ("/training_model/get_datasets", "/managers/get_datasets"):
+        assert envelope(client.get(path), "1000")["datasets"] == []
+    for path in ("/model/get_models", "/managers/get_models"):
+        assert envelope(client.get(path), "1000")["models"] == []
