@@ -77,6 +77,7 @@ def test_unknown_ids(client) -> None:
     ("/training_model/upload_model", {"files": {"file": ("w.bin", b"weights", "application/octet-stream")}}),
     ("/training_model/upload_datasets", {"files": {"file": ("d.zip", b"nope", "application/zip")}}),
     ("/task/single_task", {}),
+    ("/task/add_task", {"json": {"task_id": "x" * 65}}),
 ])
 def test_bad_bodies(client, path: str, kwargs: dict) -> None:
     method = "GET" if path in GET else "POST"
@@ -157,3 +158,19 @@ def test_empty_catalog_lists(client) -> None:
         assert envelope(client.get(path), "1000")["datasets"] == []
     for path in ("/model/get_models", "/managers/get_models"):
         assert envelope(client.get(path), "1000")["models"] == []
+
+
+def test_broken_pdf_is_reported_and_the_task_goes_on(client) -> None:
+    from tests.filerec_gen import pdf
+
+    package = zip_bytes({"a_broken.pdf": b"%PDF-1.4\nnot really a pdf", "b_empty.bin": b"",
+                         "c_fake.png": b"\x89PNG\r\n\x1a\n truncated", "d/e_ok.pdf.txt": pdf([page(["X"])])[:40]})
+    task_id = envelope(client.post("/upload_package", files={"file": ("p.zip", package)}), "1000")["task_id"]
+    task = _wait(client, task_id)
+    assert task["status"] == "completed", task
+    files = {f["file"]: f for f in task["files"]}
+    assert files["a_broken.pdf"]["status"] == "failed" and "PDF" in files["a_broken.pdf"]["reason"]
+    assert files["c_fake.png"]["status"] == "failed" and files["c_fake.png"]["reason"]
+    assert files["b_empty.bin"]["status"] == "unsupported"
+    assert files["d/e_ok.pdf.txt"]["status"] == "failed"  # a PDF by its bytes, whatever its name (cut short)
+    assert task["processed"] == task["total"] == 4

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 _ID = Field(min_length=1, max_length=128)
+_TASK_ID = Field(min_length=1, max_length=64)  # the task table's key length
 
 
 class _Body(BaseModel):
@@ -12,11 +13,11 @@ class _Body(BaseModel):
 
 
 class TaskIdBody(_Body):
-    task_id: str = _ID
+    task_id: str = _TASK_ID
 
 
 class OptionalTaskIdBody(_Body):
-    task_id: str | None = Field(default=None, max_length=128)
+    task_id: str | None = Field(default=None, max_length=64)
 
 
 class AddTaskBody(_Body):
@@ -24,8 +25,8 @@ class AddTaskBody(_Body):
     package: `package_task_id` (default: the newest task that has files). `model_id` overrides the
     configured recognizer for this task."""
 
-    task_id: str | None = Field(default=None, max_length=128)
-    package_task_id: str | None = Field(default=None, max_length=128,
+    task_id: str | None = Field(default=None, max_length=64)
+    package_task_id: str | None = Field(default=None, max_length=64,
                                         validation_alias=AliasChoices("package_task_id", "package_id",
                                                                       "source_task_id"))
     model_id: str | None = Field(default=None, max_length=128)
