@@ -135,10 +135,13 @@ async def _run(ctx: Platform, task_id: str, entries: list[dict[str, Any]], recog
 
         try:
             await _read_file(ctx, task_id, root / entry["file"], entry, recognizer, saved)
-        except (Unavailable, Timeout):
-            entry.update(status=PENDING)
+        except (asyncio.CancelledError, Unavailable, Timeout):
+            # cancelled, or the recognizer is down (the task fails): this file and those after it
+            # are reported pending
+            entry["status"] = PENDING
+            entry.pop("pages", None)
             saved(0.0)
-            raise  # the recognizer is down: the task fails, the files left are reported pending
+            raise
         except RaysightError as exc:
             entry.update(status=FAILED, reason=exc.message)
         saved(1.0)
