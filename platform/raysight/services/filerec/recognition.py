@@ -65,7 +65,7 @@ async def upload_package(*, ctx: Platform, filename: str, read: Callable[[int], 
 
 
 async def add_task(*, ctx: Platform, task_id: str | None = None, package_task_id: str | None = None,
-             model_id: str | None = None) -> dict[str, Any]:
+                   model_id: str | None = None) -> dict[str, Any]:
     """A new recognition task over the files of an earlier package (`package_task_id`, default the
     newest task that has files), optionally with another recognizer than the configured one."""
     source = package_task_id or next(
