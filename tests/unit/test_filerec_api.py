@@ -174,3 +174,30 @@ def test_broken_pdf_is_reported_and_the_task_goes_on(client) -> None:
     assert files["b_empty.bin"]["status"] == "unsupported"
     assert files["d/e_ok.pdf.txt"]["status"] == "failed"  # a PDF by its bytes, whatever its name (cut short)
     assert task["processed"] == task["total"] == 4
+
+
+def test_training_tasks_beside_recognition_tasks(client) -> None:
+    """add_task with task_type training starts a platform training job from the set parameters;
+    without Ray no trainer takes it, so it stays queued until it is cancelled (stopped)."""
+    from PIL import Image
+
+    envelope(client.post("/task/add_task", json={"task_id": "t", "task_type": "training"}), "1001")  # no dataset
+    archive = zip_bytes({**{f"document/d{i}.png": png(page([f"DOC {i}"], size=(96, 64))) for i in range(5)},
+                         **{f"photo/p{i}.png": png(Image.new("RGB", (96, 64), (i * 40, 90, 20))) for i in range(5)}})
+    ds = envelope(client.post("/training_model/upload_datasets", files={"file": ("ds.zip", archive)}), "1000")
+    assert ds["dataset"]["task_type"] == "classify" and ds["dataset"]["versions"] == ["v1"]
+    envelope(client.post("/training_model/set_parameters", json={"dataset_id": ds["dataset_id"], "epochs": 2}), "1000")
+    started = envelope(client.post("/task/add_task", json={"task_id": "ignored", "task_type": "training",
+                                                            "imgsz": 64}), "1000")
+    job_id = started["task_id"]
+    assert started["task_type"] == "training" and started["status"] == "queued" and job_id.startswith("job_")
+    task = envelope(client.get("/task/single_task", params={"task_id": job_id}), "1000")
+    assert task["status"] == "queued" and task["epochs"] == 2 and task["dataset_id"] == ds["dataset_id"]
+    listed = envelope(client.get("/task/get_tasks"), "1000")["tasks"]
+    assert [(t["task_id"], t["task_type"]) for t in listed] == [(job_id, "training")]
+    envelope(client.post("/managers/delete_dataset", json={"dataset_id": ds["dataset_id"]}), "1003")  # in use
+    envelope(client.post("/task/delete_task", json={"task_id": job_id}), "1003")  # still queued
+    assert envelope(client.post("/task/cancel_task", json={"task_id": job_id}), "1000")["status"] == "stopped"
+    envelope(client.post("/task/cancel_task", json={"task_id": job_id}), "1003")
+    envelope(client.post("/task/delete_task", json={"task_id": job_id}), "1000")
+    envelope(client.get("/task/single_task", params={"task_id": job_id}), "1002")

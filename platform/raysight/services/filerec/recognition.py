@@ -193,7 +193,8 @@ def view(task: dict[str, Any], *, details: bool = True) -> dict[str, Any]:
         counts[entry["status"]] = counts.get(entry["status"], 0) + 1
     params = task.get("params") or {}
     return {
-        "task_id": task["task_id"], "status": task["status"], "progress": round(task["progress"] or 0.0, 4),
+        "task_id": task["task_id"], "task_type": "recognition", "status": task["status"],
+        "progress": round(task["progress"] or 0.0, 4),
         "error": task["error"], "package": params.get("package"),
         "recognizer": (params.get("recognizer") or {}).get("model_id"),
         "total": len(entries), "processed": sum(n for s, n in counts.items() if s not in (PENDING, RUNNING)),

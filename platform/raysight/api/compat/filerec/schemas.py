@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 _ID = Field(min_length=1, max_length=128)
@@ -30,6 +32,20 @@ class AddTaskBody(_Body):
                                         validation_alias=AliasChoices("package_task_id", "package_id",
                                                                       "source_task_id"))
     model_id: str | None = Field(default=None, max_length=128)
+    task_type: Literal["recognition", "training", "train"] = "recognition"
+    # training tasks: overrides of the parameters set with set_parameters
+    dataset_id: str | None = Field(default=None, max_length=128)
+    version: str | None = Field(default=None, max_length=32)
+    model_name: str | None = Field(default=None, max_length=128)
+    base_model_id: str | None = Field(default=None, max_length=128)
+    epochs: int | None = Field(default=None, ge=1, le=10_000)
+    imgsz: int | None = Field(default=None, ge=32, le=8192)
+    batch: int | None = Field(default=None, ge=-1, le=4096, validation_alias=AliasChoices("batch", "batch_size"))
+    learning_rate: float | None = Field(default=None, gt=0, le=1, validation_alias=AliasChoices("learning_rate", "lr"))
+
+    def training_overrides(self) -> dict[str, Any]:
+        return self.model_dump(include={"dataset_id", "version", "model_name", "base_model_id", "epochs", "imgsz",
+                                        "batch", "learning_rate"}, exclude_none=True)
 
 
 class DatasetIdBody(_Body):

@@ -10,7 +10,7 @@ from raysight.api.compat.filerec.schemas import AddTaskBody, OptionalTaskIdBody,
 from raysight.api.compat.filerec.uploads import uploaded
 from raysight.api.deps import platform
 from raysight.context import Platform
-from raysight.services.filerec import recognition, task_admin
+from raysight.services.filerec import recognition, task_admin, training_tasks
 
 router = APIRouter(tags=["filerec"], route_class=FilerecRoute)
 
@@ -35,6 +35,8 @@ async def detect_result(request: Request, ctx: Platform = Depends(platform)) -> 
 @router.post("/task/add_task")
 async def add_task(request: Request, ctx: Platform = Depends(platform)) -> JSONResponse:
     body = AddTaskBody.model_validate(await inputs(request))
+    if body.task_type != "recognition":
+        return ok(**training_tasks.start(ctx=ctx, overrides=body.training_overrides()))
     started = await recognition.add_task(ctx=ctx, task_id=body.task_id, package_task_id=body.package_task_id,
                                          model_id=body.model_id)
     return ok(**started)
