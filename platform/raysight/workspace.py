@@ -111,6 +111,12 @@ class Workspace:
     def task_dir(self, task_id: str) -> Path:
         return self.tasks / check_id(task_id, "task")
 
+    def dialect_dir(self, dialect: str) -> Path:
+        """Run-time state a compatible API dialect keeps (e.g. filerec's parameters)."""
+        path = self.root / "dialects" / check_id(dialect, "dialect")
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     def weights_file(self, name: str) -> Path:
         """A named pretrained weights file inside the weights folder (never outside it)."""
         return self.weights / clean_filename(name)

@@ -13,13 +13,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from raysight.context import Platform
-from raysight.errors import NotFound, RaysightError, public_message
+from raysight.errors import Conflict, NotFound, RaysightError, public_message
 from raysight.store.models import Task
 from raysight.store.models.base import iso
 
 log = logging.getLogger(__name__)
 
 PENDING, RUNNING, COMPLETED, FAILED, CANCELLED = "pending", "running", "completed", "failed", "cancelled"
+CANCELLING = "cancelling"  # a cancel was asked for; the task's work loop ends it at its next check
 Work = Callable[[Callable[[float], None]], Awaitable[dict[str, Any]]]
 _running: dict[str, asyncio.Task[None]] = {}
 
@@ -116,8 +117,54 @@ def cancel(*, ctx: Platform, task_id: str) -> bool:
 def fail_interrupted(*, ctx: Platform) -> int:
     """At start-up no task of a previous process can still be running: mark them failed."""
     with ctx.db.session() as s:
-        stale = s.query(Task).filter(Task.status.in_([PENDING, RUNNING])).all()
+        stale = s.query(Task).filter(Task.status.in_([PENDING, RUNNING, CANCELLING])).all()
         for task in stale:
             task.status = FAILED
             task.error = "interrupted: the server restarted while this task ran"
         return len(stale)
+
+
+# -- listing, cooperative cancel, delete (recognition tasks of the filerec dialect use these) ---------
+def list_tasks(*, ctx: Platform, kind: str, statuses: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    """Tasks of one kind, newest first (optionally only those in `statuses`)."""
+    with ctx.db.session() as s:
+        query = s.query(Task).filter(Task.kind == kind)
+        if statuses:
+            query = query.filter(Task.status.in_(list(statuses)))
+        return [as_dict(t) for t in query.order_by(Task.created_at.desc(), Task.id.desc()).all()]
+
+
+def request_cancel(*, ctx: Platform, task_id: str, kind: str | None = None) -> str:
+    """Ask a pending or running task to stop: its record turns `cancelling` (work loops that poll
+    `cancel_requested` end at their next check, in any process) and, when it runs in this process,
+    its coroutine is cancelled at once. Returns the status after the request; Conflict for a task
+    that has already ended."""
+    with ctx.db.session() as s:
+        task = s.get(Task, task_id)
+        if task is None or (kind and task.kind != kind):
+            raise NotFound(f"task '{task_id}' not found")
+        if task.status not in (PENDING, RUNNING, CANCELLING):
+            raise Conflict(f"task '{task_id}' has already ended ({task.status})")
+        task.status = CANCELLING
+    cancel(ctx=ctx, task_id=task_id)
+    return CANCELLING
+
+
+def cancel_requested(*, ctx: Platform, task_id: str) -> bool:
+    with ctx.db.session() as s:
+        task = s.get(Task, task_id)
+        return task is None or task.status == CANCELLING
+
+
+def delete(*, ctx: Platform, task_id: str, kind: str | None = None) -> None:
+    """Remove an ended task's record and its folder (Conflict while it is pending or running)."""
+    with ctx.db.session() as s:
+        task = s.get(Task, task_id)
+        if task is None or (kind and task.kind != kind):
+            raise NotFound(f"task '{task_id}' not found")
+        if task.status in (PENDING, RUNNING, CANCELLING):
+            raise Conflict(f"task '{task_id}' is still {task.status}; cancel it first")
+        s.delete(task)
+    folder = ctx.workspace.task_dir(task_id)
+    if folder.exists():
+        ctx.workspace.remove(folder)

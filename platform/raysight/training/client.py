@@ -65,6 +65,19 @@ class TrainerClient:
     def active(self) -> dict[str, list[str]]:
         return dict(self._call("active"))
 
+    def probe(self, timeout: float = 10.0) -> dict[str, Any]:
+        """Liveness without side effects: look the supervisor up by name (never creating one, unlike
+        every other call here) and ask it for its jobs within `timeout` seconds."""
+        try:
+            actor = ray.get_actor(self.name, namespace=NAMESPACE)
+        except ValueError:
+            return {"alive": False, "supervisor": self.name, "reason": "the training supervisor is not running"}
+        try:
+            active = ray.get(actor.active.remote(), timeout=timeout)
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
+            return {"alive": False, "supervisor": self.name, "reason": f"no answer: {type(exc).__name__}"}
+        return {"alive": True, "supervisor": self.name, **active}
+
     def reconcile(self) -> dict[str, int]:
         return dict(self._call("reconcile"))
 

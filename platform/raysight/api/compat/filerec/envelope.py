@@ -1,0 +1,92 @@
+"""The filerec envelope {"message", "error_code"} and the one place that maps errors to its codes.
+
+Every answer is HTTP 200 with a JSON object; `error_code` is a string ("1000" = success) and
+`message` is "" on success or a human sentence on failure. Codes (also in docs/api-notes-filerec.md):
+1001 invalid request, 1002 unknown id, 1003 conflicting state (in use, already ended, exists),
+1004 too large, 1005 a worker or service unavailable, 1006 timeout, 1007 method not allowed on this
+path, 1099 unexpected server error.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from raysight.api.envelopes import dialect_route_class, message_of, validation_message
+from raysight.errors import Conflict, Invalid, NotFound, RaysightError, Timeout, TooLarge, Unavailable, Unprocessable
+
+SUCCESS = "1000"
+INVALID, NOT_FOUND, CONFLICT, TOO_LARGE, UNAVAILABLE, TIMEOUT, METHOD, INTERNAL = (
+    "1001", "1002", "1003", "1004", "1005", "1006", "1007", "1099")
+_BY_CLASS: list[tuple[type[RaysightError], str]] = [
+    (NotFound, NOT_FOUND), (Conflict, CONFLICT), (TooLarge, TOO_LARGE), (Unavailable, UNAVAILABLE),
+    (Timeout, TIMEOUT), (Invalid, INVALID), (Unprocessable, INVALID),
+]
+
+
+def ok(**fields: Any) -> JSONResponse:
+    """The success envelope, with the endpoint's fields beside message and error_code."""
+    return JSONResponse({"message": "", "error_code": SUCCESS, **fields})
+
+
+def code_of(exc: Exception) -> str:
+    if isinstance(exc, (RequestValidationError, ValidationError)):
+        return INVALID
+    if isinstance(exc, RaysightError):
+        return next((code for cls, code in _BY_CLASS if isinstance(exc, cls)), INTERNAL)
+    if isinstance(exc, HTTPException):
+        return {404: NOT_FOUND, 405: METHOD, 413: TOO_LARGE}.get(exc.status_code, INVALID)
+    return INTERNAL
+
+
+def render(request: Request, exc: Exception) -> JSONResponse:
+    """The failure envelope for any error raised while answering a filerec path."""
+    code = code_of(exc)
+    if isinstance(exc, ValidationError):
+        message = validation_message(RequestValidationError(exc.errors()))
+    elif code == METHOD:
+        message = f"{request.method} is not allowed on {request.url.path}"
+    else:
+        message = message_of(exc)
+    return JSONResponse({"message": message, "error_code": code})
+
+
+class FilerecRoute(dialect_route_class(render)):  # type: ignore[misc]
+    """Also answers a wrong method on a filerec path in the envelope (Starlette answers that before
+    the route's handler runs, so the dialect route class alone would not see it)."""
+
+    async def handle(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.methods and scope["method"] not in self.methods:
+            response: Response = render(Request(scope, receive), HTTPException(status_code=405))
+            response.headers["Allow"] = ", ".join(sorted(self.methods))
+            await response(scope, receive, send)
+            return
+        await super().handle(scope, receive, send)
+
+
+# -- reading inputs --------------------------------------------------------------------------------
+async def inputs(request: Request) -> dict[str, Any]:
+    """Query parameters merged with a JSON object body or form fields (the body wins): clients of
+    this API send ids either way, on GET as well as POST."""
+    found: dict[str, Any] = dict(request.query_params)
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        form = await request.form()
+        found.update({k: v for k, v in form.items() if isinstance(v, str)})
+        return found
+    raw = await request.body()
+    if raw.strip():
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise Invalid("the body is not valid JSON") from exc
+        if not isinstance(data, dict):
+            raise Invalid("the body must be a JSON object")
+        found.update(data)
+    return found
+

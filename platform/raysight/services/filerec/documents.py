@@ -1,0 +1,90 @@
+"""What a file of a package is (image, PDF, something else) and its pages as RGB arrays.
+
+PDF pages are rendered with pypdfium2 (PDFium). PDFium is not thread-safe, so every call into it
+holds one process-wide lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from raysight.errors import Invalid
+from raysight.services.images import MAX_INFER_PIXELS, decode_sized
+
+IMAGE, PDF, OTHER = "image", "pdf", "other"
+PDF_SCALE = 2.0  # 144 dpi: PP-OCR reads 10-12 pt text reliably at this size
+MAX_PDF_PAGES = 200
+_pdfium = threading.Lock()
+
+
+@dataclass
+class Page:
+    number: int  # 1-based
+    image: np.ndarray  # RGB uint8
+    scale: float  # multiply boxes found on `image` by this for the file's own pixels (images only)
+    dpi: int | None = None  # PDF pages: boxes are pixels of the page rendered at this resolution
+
+
+def kind_of(path: Path) -> str:
+    """IMAGE, PDF or OTHER from the file's first bytes (never from its name)."""
+    with path.open("rb") as f:
+        head = f.read(16)
+    if head.startswith(b"%PDF-"):
+        return PDF
+    if (head[:3] == b"\xff\xd8\xff" or head[:8] == b"\x89PNG\r\n\x1a\n" or head[:2] == b"BM"
+            or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")):
+        return IMAGE
+    return OTHER
+
+
+def image_page(path: Path) -> Page:
+    """The single page of an image file (Invalid if it cannot be decoded)."""
+    image, scale = decode_sized(path.read_bytes(), max_pixels=MAX_INFER_PIXELS)
+    return Page(number=1, image=image, scale=scale)
+
+
+def pdf_page_count(path: Path) -> int:
+    import pypdfium2 as pdfium
+
+    with _pdfium:
+        try:
+            doc = pdfium.PdfDocument(str(path))
+        except pdfium.PdfiumError as exc:
+            raise Invalid(f"the PDF cannot be opened: {exc}") from exc
+        try:
+            return len(doc)
+        finally:
+            doc.close()
+
+
+def render_pdf_page(path: Path, index: int) -> Page:
+    """Page `index` (0-based) of a PDF rendered at PDF_SCALE."""
+    import pypdfium2 as pdfium
+
+    with _pdfium:
+        try:
+            doc = pdfium.PdfDocument(str(path))
+        except pdfium.PdfiumError as exc:
+            raise Invalid(f"the PDF cannot be opened: {exc}") from exc
+        try:
+            page = doc[index]
+            try:
+                bitmap = page.render(scale=PDF_SCALE)
+                image = np.asarray(bitmap.to_pil().convert("RGB")).copy()
+            finally:
+                page.close()
+        except pdfium.PdfiumError as exc:
+            raise Invalid(f"page {index + 1} of the PDF cannot be rendered: {exc}") from exc
+        finally:
+            doc.close()
+    return Page(number=index + 1, image=image, scale=1.0, dpi=round(72 * PDF_SCALE))
+
+
+def page_indexes(count: int) -> Iterator[int]:
+    yield from range(min(count, MAX_PDF_PAGES))
+
