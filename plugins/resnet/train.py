@@ -57,7 +57,9 @@ def _evaluate(net: Any, loader: Any, world_size: int, n_classes: int) -> tuple[f
     import torch.distributed as dist
 
     net.eval()
-    totals = torch.zeros(3 + 2 * n_classes, dtype=torch.float64)
+    # on the batches' device: bincount of CUDA labels cannot add into a CPU tensor, and NCCL
+    # (Ray Train's backend on GPUs) all-reduces device tensors only
+    totals = torch.zeros(3 + 2 * n_classes, dtype=torch.float64, device=next(net.parameters()).device)
     with torch.no_grad():
         for x, y in loader:
             out = net(x)
@@ -152,20 +154,24 @@ def train_loop(config: dict[str, Any]) -> None:
         load_start_weights(net, c.weights)
     else:
         session.log(f"No pretrained weights for {arch}: training from fresh weights")
-    optimizer = torch.optim.AdamW(net.parameters(), lr=float(params.get("lr", 1e-3)),
-                                  weight_decay=float(params.get("weight_decay", 1e-4)))
-    start, best_accuracy, best_state, history = 0, -1.0, None, []
+    start, best_accuracy, best_state, history, optimizer_state = 0, -1.0, None, [], None
     with session.restored() as (folder, _epoch):
         if folder is not None and (folder / "last.pth").is_file():
             ckpt = load_tensors(folder / "last.pth")
             net.load_state_dict(ckpt["state_dict"])
-            optimizer.load_state_dict(ckpt["optimizer"])
+            optimizer_state = ckpt["optimizer"]
             start, best_accuracy = int(ckpt["epoch"]), float(ckpt.get("best_accuracy", -1.0))
             history = list(ckpt.get("history", []))
             if (folder / "best.pth").is_file():
                 best_state = load_tensors(folder / "best.pth")["state_dict"]
     model = prepare_model(net)
     plain = model.module if hasattr(model, "module") else model
+    # built over the parameters where prepare_model put them (the GPU): a restored optimizer state is
+    # then moved to the same device by load_state_dict, instead of staying on the CPU
+    optimizer = torch.optim.AdamW(plain.parameters(), lr=float(params.get("lr", 1e-3)),
+                                  weight_decay=float(params.get("weight_decay", 1e-4)))
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
     loss_fn = torch.nn.CrossEntropyLoss()
     session.log(f"{len(train_set)} training / {len(val_set)} validation images, {len(c.classes)} classes, "
                 f"batch {per_worker} per worker x {session.world_size}", flush=True)
