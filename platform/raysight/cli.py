@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from raysight.settings import Settings, apply_process_env, ray_env
+from raysight.settings import Settings, apply_process_env, layered_settings, ray_env
 
 log = logging.getLogger("raysight")
 DEFAULT_APP = {"name": "raysight", "route_prefix": "/", "import_path": "raysight.serving.app:build_app", "args": {}}
@@ -35,9 +35,11 @@ def load_serve_config(path: Path | None) -> dict[str, Any]:
 
 def cmd_serve(ns: argparse.Namespace) -> int:
     apply_process_env()
-    overrides = {k: v for k, v in {"host": ns.host, "port": ns.port, "workspace": ns.workspace}.items() if v}
-    settings = Settings(**overrides)
-    app_cfg = load_serve_config(ns.config or settings.serve_config)
+    flags = {"host": ns.host, "port": ns.port, "workspace": ns.workspace}
+    app_cfg = load_serve_config(ns.config or Settings().serve_config)
+    args = dict(app_cfg.get("args") or {})
+    # flags > environment > the file's args.settings > defaults (see layered_settings)
+    settings = layered_settings(file_values=args.get("settings") or {}, flags=flags)
 
     import ray
     from ray import serve
@@ -49,15 +51,21 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     started = time.monotonic()
-    ray.init(
+    local = settings.ray_address is None
+    # The dashboard of a local cluster listens on loopback only (it has no authentication); on a cluster
+    # reach it through an ssh tunnel or a port-forward (README).
+    dashboard = {"include_dashboard": ns.dashboard, "dashboard_host": "127.0.0.1"} if local else {}
+    context = ray.init(
         address=settings.ray_address,
         runtime_env={"env_vars": ray_env()},
-        include_dashboard=ns.dashboard,
         logging_level=logging.WARNING,
+        **dashboard,
     )
+    dashboard_url = getattr(context, "dashboard_url", None)
+    if dashboard_url:
+        print(f"Ray dashboard: http://{dashboard_url}", flush=True)
     serve.start(http_options={"host": settings.host, "port": settings.port})
-    args = dict(app_cfg.get("args") or {})
-    args["settings"] = {**(args.get("settings") or {}), **settings.as_args()}
+    args["settings"] = settings.as_args()
     serve.run(build_app(args), name=app_cfg["name"], route_prefix=app_cfg.get("route_prefix", "/"))
     print(
         f"raysight ready on http://{settings.host}:{settings.port} "
@@ -102,10 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=int, default=None)
     p.add_argument("--workspace", default=None)
-    p.add_argument("--dashboard", action="store_true", help="start the Ray dashboard too")
+    p.add_argument("--dashboard", action=argparse.BooleanOptionalAction, default=True,
+                   help="start the Ray dashboard of a local cluster on 127.0.0.1 (default: on)")
     p.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="upgrade the database schema in place").set_defaults(func=cmd_migrate)
     sub.add_parser("plugins", help="list discovered plugins").set_defaults(func=cmd_plugins)
+    from raysight import demo_data
+
+    demo_data.add_command(sub)
     ns = parser.parse_args(argv)
     return int(ns.func(ns))
 

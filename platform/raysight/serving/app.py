@@ -53,7 +53,7 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
         )
     ingress_args = args.get("ingress") or {}
     ingress = Ingress.options(
-        ray_actor_options={"num_cpus": float(ingress_args.get("num_cpus", 0.25))},
+        ray_actor_options={"num_cpus": float(ingress_args.get("num_cpus", 0.1))},
         num_replicas=int(ingress_args.get("num_replicas", 1)),
     )
     return ingress.bind(settings.as_args(), handles, placements)

@@ -65,6 +65,9 @@ class TrainerClient:
     def active(self) -> dict[str, list[str]]:
         return dict(self._call("active"))
 
+    def queue_reasons(self) -> dict[str, str]:
+        return dict(self._call("queue_reasons"))
+
     def reconcile(self) -> dict[str, int]:
         return dict(self._call("reconcile"))
 
