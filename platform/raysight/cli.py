@@ -56,7 +56,9 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     # reach it through an ssh tunnel or a port-forward (README).
     dashboard = {"include_dashboard": ns.dashboard, "dashboard_host": "127.0.0.1"} if local else {}
     context = ray.init(
-        address=settings.ray_address,
+        # "local": a new cluster of this machine. None would join the last cluster anyone started here
+        # (Ray reads /tmp/ray/ray_current_cluster), e.g. another user's or a test's.
+        address=settings.ray_address or "local",
         runtime_env={"env_vars": ray_env()},
         logging_level=logging.WARNING,
         **dashboard,
