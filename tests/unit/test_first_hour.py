@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from raysight.cli import load_serve_config, main
 from raysight.settings import layered_settings
@@ -75,3 +76,7 @@ def test_demo_data_writes_a_yolo_zip_and_a_classification_zip(tmp_path: Path) ->
         assert sum(n.startswith("labels/") for n in names) == 64
     with zipfile.ZipFile(tmp_path / "demo" / "shapes_classify.zip") as zf:
         assert {n.split("/")[0] for n in zf.namelist()} == {"square", "circle", "triangle"}
+
+
+def test_health_has_a_dashboard_url_field(client: TestClient) -> None:
+    assert client.get("/health").json()["dashboard_url"] is None  # no Ray here; the e2e test sees a URL

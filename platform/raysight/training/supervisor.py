@@ -119,6 +119,7 @@ class TrainSupervisor:
         blocking the ones behind it; one that needs more than the whole cluster has fails at once."""
         with self.lock:
             slots = max(1, self.settings.max_concurrent_jobs)
+            total = ray.cluster_resources()
             free = dict(ray.available_resources())  # less what this pass starts (Ray sees it only later)
             for job_id in list(self.queue):
                 try:
@@ -127,7 +128,7 @@ class TrainSupervisor:
                     self._drop(job_id, exc.message)
                     continue
                 need = needed_resources(self.settings, int(spec["num_workers"]))
-                fit = placement.check(need, total=ray.cluster_resources(), free=free,
+                fit = placement.check(need, total=total, free=free,
                                       workers=int(spec["num_workers"]))
                 if fit.impossible:
                     self._drop(job_id, str(fit.reason))
