@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from tests.conftest import _free_port
 
@@ -81,6 +82,10 @@ def test_readme_walkthrough_trains_and_serves_a_model_on_this_machine(tmp_path: 
         up_s = time.monotonic() - started
         assert health["dashboard_url"], health  # on by default, printed at start-up
         assert f"Ray dashboard: {health['dashboard_url']}" in output.read_text()
+        config = yaml.safe_load((tmp_path / "serve_config.yaml").read_text())["applications"][0]["args"]
+        for name, placed in health["serve"]["deployments"].items():  # what the copied file asks for
+            assert placed.get("num_cpus", config["ingress"]["num_cpus"]) == \
+                config["models"].get(name, config["ingress"])["num_cpus"], (name, placed)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
             ds = http.post("/datasets/upload", files={"file": ("shapes_yolo.zip",
                                                                (demo / "shapes_yolo.zip").read_bytes())})

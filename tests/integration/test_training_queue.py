@@ -61,6 +61,7 @@ def test_impossible_jobs_fail_at_once_and_waiting_jobs_block_nobody(qctx: Platfo
         assert big["status"] == "queued"
         reason = training.get_job(ctx=qctx, job_id=big["job_id"])["queue_reason"]
         assert reason.startswith("waiting for 3 CPU: 2.5 of ") and "CPU are free" in reason, reason
+        assert f"Queued: {reason}" in Path(training.get_job(ctx=qctx, job_id=big["job_id"])["log_file"]).read_text()
         listed = {j["job_id"]: j for j in training.list_jobs(ctx=qctx)["jobs"]}
         assert listed[big["job_id"]]["queue_reason"] == reason
         small = _job(qctx, ds_id, 1, epochs=2)

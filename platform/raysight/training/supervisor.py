@@ -133,16 +133,22 @@ class TrainSupervisor:
                 if fit.impossible:
                     self._drop(job_id, str(fit.reason))
                 elif len(self.running) >= slots:
-                    self.reasons[job_id] = (f"waiting for a free job slot: {len(self.running)} of {slots} "
-                                            "allowed job(s) running (RAYSIGHT_MAX_CONCURRENT_JOBS)")
+                    self._wait(job_id, f"waiting for a free job slot: {len(self.running)} of {slots} allowed "
+                                       "job(s) running (RAYSIGHT_MAX_CONCURRENT_JOBS)")
                 elif fit.reason:
-                    self.reasons[job_id] = fit.reason
+                    self._wait(job_id, fit.reason)
                 else:
                     self.queue.remove(job_id)
                     self.reasons.pop(job_id, None)
                     self._start(job_id, spec)
                     for name, amount in need.items():
                         free[name] = free.get(name, 0.0) - amount
+
+    def _wait(self, job_id: str, reason: str) -> None:
+        """Record why a queued job waits; its log says so once per stay in the queue."""
+        if job_id not in self.reasons:
+            jobs.log(self.ctx, job_id, f"Queued: {reason}")
+        self.reasons[job_id] = reason
 
     def _drop(self, job_id: str, error: str) -> None:
         self.queue.remove(job_id)
