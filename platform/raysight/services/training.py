@@ -284,9 +284,13 @@ def resume_job(*, ctx: Platform, job_id: str) -> dict[str, Any]:
             raise Conflict(f"training job '{job_id}' is already {job.status}")
         if job.status == COMPLETED:
             raise Conflict(f"training job '{job_id}' has completed; start a new job to train further")
-    epoch = job.checkpoint_epoch if job.checkpoint_epoch is not None else sync_checkpoint(ctx=ctx, job_id=job_id)
+        epoch = job.checkpoint_epoch
+    if epoch is None:  # the run's storage may hold one the record missed
+        epoch = sync_checkpoint(ctx=ctx, job_id=job_id)
     with ctx.db.session() as s:
         job = _load(s, job_id)
+        if job.status in ACTIVE or job.status == COMPLETED:  # a concurrent resume got there first
+            raise Conflict(f"training job '{job_id}' is already {job.status}")
         job.status, job.error, job.completed_at, job.eta_s = QUEUED, None, None, None
         job.attempt = (job.attempt or 0) + 1
         job.resumed_from_epoch = epoch or 0
