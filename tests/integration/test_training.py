@@ -140,7 +140,7 @@ def _serve(workspace: Path, port: int) -> subprocess.Popen[str]:
     env = {**os.environ, "RAYSIGHT_WORKSPACE": str(workspace), "RAYSIGHT_PORT": str(port),
            "RAYSIGHT_PLUGINS": "resnet", "RAYSIGHT_TRAIN_CPUS_PER_WORKER": "1"}
     env.pop("RAY_ADDRESS", None)
-    return subprocess.Popen([sys.executable, "-m", "raysight.cli", "serve"], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "raysight.cli", "serve", "--no-dashboard"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
 
 
