@@ -68,6 +68,8 @@ def cmd_serve(ns: argparse.Namespace) -> int:
         print(f"Ray dashboard: http://{dashboard_url}", flush=True)
     serve.start(http_options={"host": settings.host, "port": settings.port})
     args["settings"] = settings.as_args()
+    if local:  # Ray runs a headless dashboard process even without the UI: say what was started
+        args["dashboard_url"] = f"http://{dashboard_url}" if dashboard_url else None
     serve.run(build_app(args), name=app_cfg["name"], route_prefix=app_cfg.get("route_prefix", "/"))
     print(
         f"raysight ready on http://{settings.host}:{settings.port} "

@@ -11,7 +11,7 @@ from ray.serve import Application
 
 from raysight.plugins import load_plugins
 from raysight.serving.config import ModelDeploymentOptions
-from raysight.serving.ingress import Ingress
+from raysight.serving.ingress import DASHBOARD_FROM_CLUSTER, Ingress
 from raysight.serving.model_deployment import ModelDeployment
 from raysight.settings import Settings
 
@@ -29,6 +29,7 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
       settings: overrides of RAYSIGHT_* settings (workspace, database_url, ...)
       models:   per backend name, ModelDeploymentOptions (num_gpus, num_cpus, batching, autoscaling)
       ingress:  {num_cpus, num_replicas}
+      dashboard_url: the Ray dashboard's URL for /health (None: none; absent: as the cluster registered it)
     """
     args = dict(args or {})
     settings = Settings(**(args.get("settings") or {}))
@@ -56,7 +57,8 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
         ray_actor_options={"num_cpus": float(ingress_args.get("num_cpus", 0.1))},
         num_replicas=int(ingress_args.get("num_replicas", 1)),
     )
-    return ingress.bind(settings.as_args(), handles, placements)
+    # `raysight serve` passes the dashboard URL it started (None: --no-dashboard); otherwise ask the cluster
+    return ingress.bind(settings.as_args(), handles, placements, args.get("dashboard_url", DASHBOARD_FROM_CLUSTER))
 
 
 def opts_to_args(opts: ModelDeploymentOptions) -> dict[str, Any]:

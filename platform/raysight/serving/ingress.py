@@ -15,6 +15,8 @@ from raysight.serving.probes import dashboard_url, ray_probe, serve_probe
 from raysight.settings import Settings
 
 log = logging.getLogger(__name__)
+DASHBOARD_FROM_CLUSTER = "from-cluster"  # /health reports the address the cluster's dashboard registered
+
 
 @serve.deployment(name="Ingress", ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=256)
 @serve.ingress()
@@ -27,6 +29,7 @@ class Ingress:
         settings: dict[str, Any],
         model_handles: dict[str, Any],
         placements: dict[str, dict[str, Any]],
+        dashboard: str | None = DASHBOARD_FROM_CLUSTER,
     ) -> None:
         platform = Platform.create(Settings(**settings))
         platform.model_handles = dict(model_handles)
@@ -35,7 +38,7 @@ class Ingress:
             "ray": ray_probe,
             "serve": functools.partial(serve_probe, placements),
         }
-        platform.extras["dashboard_url"] = dashboard_url
+        platform.extras["dashboard_url"] = dashboard_url if dashboard == DASHBOARD_FROM_CLUSTER else lambda: dashboard
         from raysight.serving.startup import on_ingress_start
 
         on_ingress_start(platform)
