@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from raysight import weights_cli
-from raysight.settings import Settings, apply_process_env, ray_env
+from raysight.settings import Settings, apply_process_env, layered_settings, ray_env
 
 log = logging.getLogger("raysight")
 DEFAULT_APP = {"name": "raysight", "route_prefix": "/", "import_path": "raysight.serving.app:build_app", "args": {}}
@@ -38,16 +38,17 @@ def serve_app_args(settings: Settings, app_cfg: dict[str, Any]) -> dict[str, Any
     """build_app's arguments for `raysight serve`: serve_config's args plus the settings (no secret:
     build_app reads those from this process and hands them over by the workspace's secrets file)."""
     args = dict(app_cfg.get("args") or {})
-    args["settings"] = {**(args.get("settings") or {}), **settings.as_args()}
+    args["settings"] = settings.as_args()  # `settings` already holds the file's values (layered_settings)
     return args
 
 
 def cmd_serve(ns: argparse.Namespace) -> int:
-    overrides = {k: v for k, v in {"host": ns.host, "port": ns.port, "workspace": ns.workspace}.items() if v}
-    settings = Settings(**overrides)
+    flags = {"host": ns.host, "port": ns.port, "workspace": ns.workspace}
+    app_cfg = load_serve_config(ns.config or Settings().serve_config)
+    # flags > environment > the file's args.settings > defaults (see layered_settings)
+    settings = layered_settings(file_values=(app_cfg.get("args") or {}).get("settings") or {}, flags=flags)
     local = settings.ray_address is None
     apply_process_env(local=local)
-    app_cfg = load_serve_config(ns.config or settings.serve_config)
 
     import ray
     from ray import serve
@@ -59,15 +60,25 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     started = time.monotonic()
-    ray.init(
-        address=settings.ray_address,
+    # The dashboard of a local cluster listens on loopback only (it has no authentication); on a cluster
+    # reach it through an ssh tunnel or a port-forward (README).
+    dashboard = {"include_dashboard": ns.dashboard, "dashboard_host": "127.0.0.1"} if local else {}
+    context = ray.init(
+        # "local": a new cluster of this machine. None would join the last cluster anyone started here
+        # (Ray reads /tmp/ray/ray_current_cluster), e.g. another user's or a test's.
+        address=settings.ray_address or "local",
         runtime_env={"env_vars": ray_env(local=local)},
-        include_dashboard=ns.dashboard,
         logging_level=logging.WARNING,
+        **dashboard,
     )
+    dashboard_url = getattr(context, "dashboard_url", None)
+    if dashboard_url:
+        print(f"Ray dashboard: http://{dashboard_url}", flush=True)
     serve.start(http_options={"host": settings.host, "port": settings.port})
     args = serve_app_args(settings, app_cfg)
-    serve.run(build_app(args), name=app_cfg["name"], route_prefix=app_cfg.get("route_prefix", "/"))
+    if local:  # Ray runs a headless dashboard process even without the UI: say what was started
+        args["dashboard_url"] = f"http://{dashboard_url}" if dashboard_url else None
+    serve.run(build_app(args, secrets=settings.secret_values()), name=app_cfg["name"], route_prefix=app_cfg.get("route_prefix", "/"))
     print(
         f"raysight ready on http://{settings.host}:{settings.port} "
         f"(workspace {settings.workspace_dir}, {time.monotonic() - started:.1f}s)",
@@ -111,11 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=int, default=None)
     p.add_argument("--workspace", default=None)
-    p.add_argument("--dashboard", action="store_true", help="start the Ray dashboard too")
+    p.add_argument("--dashboard", action=argparse.BooleanOptionalAction, default=True,
+                   help="start the Ray dashboard of a local cluster on 127.0.0.1 (default: on)")
     p.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="upgrade the database schema in place").set_defaults(func=cmd_migrate)
     sub.add_parser("plugins", help="list discovered plugins").set_defaults(func=cmd_plugins)
     weights_cli.register(sub)
+    from raysight import demo_data
+
+    demo_data.add_command(sub)
     ns = parser.parse_args(argv)
     return int(ns.func(ns))
 

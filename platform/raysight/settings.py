@@ -175,6 +175,21 @@ def _has_password(url: str) -> bool:
         return True
 
 
+# -- settings precedence of `raysight serve` (first-hour work) -------------------------------------------------
+
+
+def layered_settings(
+    *, file_values: dict[str, object] | None = None, flags: dict[str, object] | None = None
+) -> Settings:
+    """Settings for `raysight serve`: command-line flags > environment (RAYSIGHT_*) > `args.settings` of
+    serve_config.yaml > defaults. Flags and file values that are None count as not given."""
+    from_env = Settings()
+    env_values = {name: getattr(from_env, name) for name in from_env.model_fields_set}
+    given_flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    file_known = {k: v for k, v in (file_values or {}).items() if k in Settings.model_fields and v is not None}
+    return Settings(**{**file_known, **env_values, **given_flags})
+
+
 TRAIN_POLL_S = "0.5"
 
 

@@ -95,8 +95,13 @@ def test_jobs_queue_when_there_is_no_room_and_failures_are_recorded(one_at_a_tim
     assert failed["started_at"] >= job["completed_at"]  # it started by itself once room freed
     log_text = Path(failed["log_file"]).read_text()
     assert "ERROR: ValueError: no training images" in log_text and "Training failed" in log_text
-    with pytest.raises(Exception, match="no checkpoint"):
-        training.resume_job(ctx=ctx, job_id=second["job_id"])
+    # it ended before its first checkpoint: resume runs it again from epoch 0 (and it fails the same way)
+    out = training.resume_job(ctx=ctx, job_id=second["job_id"])
+    assert out["message"] == "Training job restarted from epoch 0 (it had no checkpoint)", out
+    again = wait_for(ctx, second["job_id"], lambda j: ended(j) and j["attempt"] == 1)
+    assert again["status"] == "failed" and again["resumed_from_epoch"] == 0, again
+    log_text = Path(failed["log_file"]).read_text()
+    assert "restarting from epoch 0" in log_text and log_text.count("ERROR: ValueError: no training images") == 2
 
 
 
@@ -135,7 +140,7 @@ def _serve(workspace: Path, port: int) -> subprocess.Popen[str]:
     env = {**os.environ, "RAYSIGHT_WORKSPACE": str(workspace), "RAYSIGHT_PORT": str(port),
            "RAYSIGHT_PLUGINS": "resnet", "RAYSIGHT_TRAIN_CPUS_PER_WORKER": "1"}
     env.pop("RAY_ADDRESS", None)
-    return subprocess.Popen([sys.executable, "-m", "raysight.cli", "serve"], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "raysight.cli", "serve", "--no-dashboard"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
 
 

@@ -114,13 +114,25 @@ def test_stop_resume_and_delete_rules(ctx: Platform, client: TestClient, tmp_pat
     assert r.status_code == 200 and r.json() == {"ok": True, "message": "Training job stopped successfully"}
     assert client.get(f"/train/jobs/{job_id}").json()["status"] == "stopped"
     assert client.post(f"/train/jobs/{job_id}/stop").status_code == 409
+    # stopped before its first checkpoint: resume starts it again from epoch 0 and says so
+    set_job(ctx, job_id, epoch=1, history=[{"epoch": 1, "loss": 1.0}])  # a report that left no checkpoint
     r = client.post(f"/train/jobs/{job_id}/resume")
-    assert r.status_code == 409 and "checkpoint" in r.json()["detail"]
+    assert r.status_code == 200, r.text
+    assert r.json() == {"ok": True, "message": "Training job restarted from epoch 0 (it had no checkpoint)",
+                        "job_id": job_id, "status": "queued"}
+    job = client.get(f"/train/jobs/{job_id}").json()
+    assert job["status"] == "queued" and job["resumed_from_epoch"] == 0 and job["attempt"] == 1
+    assert job["epoch"] == 0 and job["history"] == [] and job["checkpoint_epoch"] is None
+    assert job["queue_reason"] == training.NO_TRAINER
+    assert "no checkpoint (it ended before its first one); restarting from epoch 0" in \
+        ctx.workspace.job_log(job_id).read_text()
+    assert client.post(f"/train/jobs/{job_id}/stop").status_code == 200
     set_job(ctx, job_id, checkpoint_epoch=1)
     r = client.post(f"/train/jobs/{job_id}/resume")
     assert r.status_code == 200, r.text
     assert r.json() == {"ok": True, "message": "Training job resumed successfully", "job_id": job_id,
                         "status": "queued"}
+    assert client.get(f"/train/jobs/{job_id}").json()["resumed_from_epoch"] == 1
     set_job(ctx, job_id, status="completed")
     assert client.post(f"/train/jobs/{job_id}/resume").status_code == 409
     assert client.post(f"/train/jobs/{job_id}/stop").status_code == 409

@@ -25,6 +25,11 @@ def health(*, ctx: Platform) -> dict[str, Any]:
             "errors": ctx.plugins.errors,
         },
     }
+    find_dashboard = ctx.extras.get("dashboard_url")
+    try:
+        report["dashboard_url"] = find_dashboard() if find_dashboard else None
+    except Exception:  # the URL is a convenience; health answers without it
+        report["dashboard_url"] = None
     probes: dict[str, Probe] = ctx.extras.get("probes", {})
     for name in ("ray", "serve"):
         probe = probes.get(name)

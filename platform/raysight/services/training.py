@@ -67,6 +67,7 @@ def as_dict(job: TrainJob) -> dict[str, Any]:
         "error": job.error,
         "checkpoint_epoch": job.checkpoint_epoch,
         "attempt": job.attempt or 0,
+        "resumed_from_epoch": job.resumed_from_epoch,
     }
 
 
@@ -225,15 +226,39 @@ def create_job(
     return {"job_id": job_id, "status": status}
 
 
+NO_TRAINER = "no training supervisor is attached to this process yet"
+
+
+def _with_queue_reasons(ctx: Platform, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add `queue_reason` (what a queued job waits for, from the supervisor; None unless queued)."""
+    queued = [r for r in records if r["status"] == QUEUED]
+    reasons: dict[str, str] = {}
+    trainer = _trainer(ctx)
+    if queued and trainer is not None:
+        try:
+            reasons = trainer.queue_reasons()
+        except Exception:  # the record is still worth answering without the reason
+            reasons = {}
+    for record in records:
+        reason = None
+        if record["status"] == QUEUED:
+            reason = reasons.get(record["job_id"]) if trainer is not None else NO_TRAINER
+            reason = reason or "waiting for the training supervisor to pick it up"
+        record["queue_reason"] = reason
+    return records
+
+
 def list_jobs(*, ctx: Platform) -> dict[str, Any]:
     with ctx.db.session() as s:
         rows = s.scalars(select(TrainJob).order_by(TrainJob.created_at.desc())).all()
-        return {"jobs": [as_dict(j) for j in rows]}
+        records = [as_dict(j) for j in rows]
+    return {"jobs": _with_queue_reasons(ctx, records)}
 
 
 def get_job(*, ctx: Platform, job_id: str) -> dict[str, Any]:
     with ctx.db.session() as s:
-        return as_dict(_load(s, job_id))
+        record = as_dict(_load(s, job_id))
+    return _with_queue_reasons(ctx, [record])[0]
 
 
 def stop_job(*, ctx: Platform, job_id: str) -> dict[str, Any]:
@@ -251,7 +276,9 @@ def stop_job(*, ctx: Platform, job_id: str) -> dict[str, Any]:
 
 
 def resume_job(*, ctx: Platform, job_id: str) -> dict[str, Any]:
-    """Continue a stopped or failed job (also one interrupted by a restart) from its last checkpoint."""
+    """Continue a stopped or failed job (also one interrupted by a restart) from its last checkpoint; a job
+    that ended before its first checkpoint starts again from epoch 0 (the record's `resumed_from_epoch`
+    and the job log say so)."""
     check_queue(ctx, QUEUED)
     with ctx.db.session() as s:
         job = _load(s, job_id)
@@ -259,17 +286,30 @@ def resume_job(*, ctx: Platform, job_id: str) -> dict[str, Any]:
             raise Conflict(f"training job '{job_id}' is already {job.status}")
         if job.status == COMPLETED:
             raise Conflict(f"training job '{job_id}' has completed; start a new job to train further")
-        if job.checkpoint_epoch is None:
-            raise Conflict(f"training job '{job_id}' has no checkpoint to resume from")
+        epoch = job.checkpoint_epoch
+    if epoch is None:  # the run's storage may hold one the record missed
+        epoch = sync_checkpoint(ctx=ctx, job_id=job_id)
+    with ctx.db.session() as s:
+        job = _load(s, job_id)
+        if job.status in ACTIVE or job.status == COMPLETED:  # a concurrent resume got there first
+            raise Conflict(f"training job '{job_id}' is already {job.status}")
         job.status, job.error, job.completed_at, job.eta_s = QUEUED, None, None, None
         job.attempt = (job.attempt or 0) + 1
-        epoch = job.checkpoint_epoch
-    log(ctx, job_id, f"Resume requested: continuing from the checkpoint of epoch {epoch}")
+        job.resumed_from_epoch = epoch or 0
+        if epoch is None:  # nothing saved: the run starts over, its record too
+            job.epoch, job.history = 0, []
+    if epoch is None:
+        log(ctx, job_id, "Resume requested: the job has no checkpoint (it ended before its first one); "
+                         "restarting from epoch 0")
+    else:
+        log(ctx, job_id, f"Resume requested: continuing from the checkpoint of epoch {epoch}")
     status = QUEUED
     trainer = _trainer(ctx)
     if trainer is not None:
         status = trainer.submit(job_id)
-    return {"ok": True, "message": "Training job resumed successfully", "job_id": job_id, "status": status}
+    message = "Training job resumed successfully" if epoch is not None else \
+        "Training job restarted from epoch 0 (it had no checkpoint)"
+    return {"ok": True, "message": message, "job_id": job_id, "status": status}
 
 
 def delete_job(*, ctx: Platform, job_id: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from ray.serve import Application
 
 from raysight.plugins import load_plugins
 from raysight.serving.config import ModelDeploymentOptions
-from raysight.serving.ingress import Ingress
+from raysight.serving.ingress import DASHBOARD_FROM_CLUSTER, Ingress
 from raysight.serving.model_deployment import ModelDeployment
 from raysight.settings import Settings
 
@@ -22,16 +22,19 @@ def cluster_gpus() -> float:
     return float(ray.cluster_resources().get("GPU", 0.0)) if ray.is_initialized() else 0.0
 
 
-def build_app(args: dict[str, Any] | None = None) -> Application:
+def build_app(args: dict[str, Any] | None = None, *, secrets: dict[str, str] | None = None) -> Application:
     """One ingress plus one model deployment per discovered backend (built-in or third-party).
 
     args:
       settings: overrides of RAYSIGHT_* settings (workspace, database_url, ...)
       models:   per backend name, ModelDeploymentOptions (num_gpus, num_cpus, batching, autoscaling)
       ingress:  {num_cpus, num_replicas}
+      dashboard_url: the Ray dashboard's URL for /health (None: none; absent: as the cluster registered it)
     """
     args = dict(args or {})
-    settings = Settings(**(args.get("settings") or {}))
+    # `secrets`: the API key / database URL of an in-process caller (`raysight serve`), which never
+    # puts them into args; `serve run` gets them from its environment instead
+    settings = Settings(**{**(secrets or {}), **(args.get("settings") or {})})
     settings.write_secrets()  # the deployments get settings.as_args(), which holds no secret
     registry = load_plugins(settings.plugin_allowlist)
     gpus = cluster_gpus()
@@ -54,10 +57,11 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
         )
     ingress_args = args.get("ingress") or {}
     ingress = Ingress.options(
-        ray_actor_options={"num_cpus": float(ingress_args.get("num_cpus", 0.25))},
+        ray_actor_options={"num_cpus": float(ingress_args.get("num_cpus", 0.1))},
         num_replicas=int(ingress_args.get("num_replicas", 1)),
     )
-    return ingress.bind(settings.as_args(), handles, placements)
+    # `raysight serve` passes the dashboard URL it started (None: --no-dashboard); otherwise ask the cluster
+    return ingress.bind(settings.as_args(), handles, placements, args.get("dashboard_url", DASHBOARD_FROM_CLUSTER))
 
 
 def opts_to_args(opts: ModelDeploymentOptions) -> dict[str, Any]:

@@ -11,7 +11,7 @@ class ModelDeploymentOptions:
     """What serve_config.yaml may set for one model family's deployment."""
 
     num_gpus: float = 0.0
-    num_cpus: float = 0.25
+    num_cpus: float = 0.1
     max_num_models_per_replica: int = 3
     max_batch_size: int = 8
     batch_wait_timeout_s: float = 0.002

@@ -12,12 +12,14 @@ from ray import serve
 
 from raysight.api import create_app
 from raysight.context import Platform
-from raysight.serving.probes import ray_probe, serve_probe
+from raysight.serving.probes import dashboard_url, ray_probe, serve_probe
 from raysight.settings import Settings
 
 log = logging.getLogger(__name__)
+DASHBOARD_FROM_CLUSTER = "from-cluster"  # /health reports the address the cluster's dashboard registered
 
-@serve.deployment(name="Ingress", ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=256)
+
+@serve.deployment(name="Ingress", ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=256)
 @serve.ingress()
 class Ingress:
     """The FastAPI app is built inside the replica (late-bound ingress), around this replica's
@@ -28,6 +30,7 @@ class Ingress:
         settings: dict[str, Any],
         model_handles: dict[str, Any],
         placements: dict[str, dict[str, Any]],
+        dashboard: str | None = DASHBOARD_FROM_CLUSTER,
     ) -> None:
         platform = Platform.create(Settings.from_args(settings))
         platform.model_handles = dict(model_handles)
@@ -37,6 +40,7 @@ class Ingress:
             "ray": ray_probe,
             "serve": functools.partial(serve_probe, placements),
         }
+        platform.extras["dashboard_url"] = dashboard_url if dashboard == DASHBOARD_FROM_CLUSTER else lambda: dashboard
         from raysight.serving.startup import on_ingress_start
 
         on_ingress_start(platform)

@@ -35,3 +35,13 @@ def serve_probe(placements: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 **placements.get(dep_name, {}),
             }
     return {"ok": ok, "deployments": deployments}
+
+
+def dashboard_url() -> str | None:
+    """The Ray dashboard's URL as the dashboard registered it with the cluster, or None without one."""
+    from ray.experimental.internal_kv import _internal_kv_get, _internal_kv_initialized
+
+    if not ray.is_initialized() or not _internal_kv_initialized():
+        return None
+    address = _internal_kv_get("dashboard", namespace="dashboard")
+    return f"http://{address.decode()}" if address else None

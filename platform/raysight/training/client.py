@@ -78,6 +78,9 @@ class TrainerClient:
             return {"alive": False, "supervisor": self.name, "reason": f"no answer: {type(exc).__name__}"}
         return {"alive": True, "supervisor": self.name, **active}
 
+    def queue_reasons(self) -> dict[str, str]:
+        return dict(self._call("queue_reasons"))
+
     def reconcile(self) -> dict[str, int]:
         return dict(self._call("reconcile"))
 

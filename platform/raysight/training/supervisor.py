@@ -3,7 +3,9 @@ stops them, records progress, appends worker log lines to the job logs, and regi
 finished runs.
 
 - Queue: a job starts when fewer than settings.max_concurrent_jobs run and the cluster has the CPUs /
-  GPUs its workers need; otherwise it stays `queued` and starts by itself when room frees.
+  GPUs its workers need; otherwise it stays `queued` (its `queue_reason` says what it waits for) and
+  starts by itself when room frees. A job that does not fit never blocks the jobs queued behind it; a
+  job that needs more than the whole cluster has fails at once (training.placement).
 - Run: `runner.run_job` is a Ray task owned by this actor; it runs TorchTrainer.fit().
 - Stop: `ray.cancel` on that task (fit() aborts the run gracefully, checkpoints stay); forced after
   settings.train_stop_timeout_s.
@@ -28,6 +30,7 @@ from raysight.errors import RaysightError, public_message, scrub
 from raysight.services import training as jobs
 from raysight.settings import Settings
 from raysight.training import logs as joblog
+from raysight.training import placement
 from raysight.training.runner import needed_resources, run_job, warm_up
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,7 @@ class TrainSupervisor:
         self.running: dict[str, ray.ObjectRef] = {}
         self.stopping: set[str] = set()
         self.errors: dict[str, str] = {}
+        self.reasons: dict[str, str] = {}  # queued job -> why it waits
         self.started_at: dict[str, tuple[float, int]] = {}  # job -> (monotonic start, first epoch)
         self.ended: dict[str, threading.Event] = {}  # set once a run's end is recorded
         self.reconcile()
@@ -99,28 +103,57 @@ class TrainSupervisor:
                 self.queue.append(job_id)
         self._schedule()
         with self.lock:
-            return jobs.RUNNING if job_id in self.running else jobs.QUEUED
+            if job_id in self.running:
+                return jobs.RUNNING
+            if job_id in self.queue:
+                return jobs.QUEUED
+        return str(jobs.get_job(ctx=self.ctx, job_id=job_id)["status"])  # failed at once (cannot fit)
 
-    def _room(self, spec: dict[str, Any]) -> bool:
-        if len(self.running) >= max(1, self.settings.max_concurrent_jobs):
-            return False
-        available = ray.available_resources()
-        need = needed_resources(self.settings, int(spec["num_workers"]))
-        return all(available.get(k, 0.0) + 1e-6 >= v for k, v in need.items())
+    def queue_reasons(self) -> dict[str, str]:
+        """Why each queued job waits (job id -> a sentence naming the job slot or the resource)."""
+        with self.lock:
+            return {job_id: self.reasons.get(job_id, "waiting for the scheduler") for job_id in self.queue}
 
     def _schedule(self) -> None:
+        """Start queued jobs in order while there is room. A job that cannot fit now waits without
+        blocking the ones behind it; one that needs more than the whole cluster has fails at once."""
         with self.lock:
+            slots = max(1, self.settings.max_concurrent_jobs)
+            total = ray.cluster_resources()
+            free = dict(ray.available_resources())  # less what this pass starts (Ray sees it only later)
             for job_id in list(self.queue):
                 try:
                     spec = jobs.job_spec(ctx=self.ctx, job_id=job_id)
                 except RaysightError as exc:  # dataset or base model gone meanwhile
-                    self.queue.remove(job_id)
-                    jobs.fail_job(ctx=self.ctx, job_id=job_id, error=exc.message)
+                    self._drop(job_id, exc.message)
                     continue
-                if not self._room(spec):
-                    break  # first in, first out
-                self.queue.remove(job_id)
-                self._start(job_id, spec)
+                need = needed_resources(self.settings, int(spec["num_workers"]))
+                fit = placement.check(need, total=total, free=free,
+                                      workers=int(spec["num_workers"]))
+                if fit.impossible:
+                    self._drop(job_id, str(fit.reason))
+                elif len(self.running) >= slots:
+                    self._wait(job_id, f"waiting for a free job slot: {len(self.running)} of {slots} allowed "
+                                       "job(s) running (RAYSIGHT_MAX_CONCURRENT_JOBS)")
+                elif fit.reason:
+                    self._wait(job_id, fit.reason)
+                else:
+                    self.queue.remove(job_id)
+                    self.reasons.pop(job_id, None)
+                    self._start(job_id, spec)
+                    for name, amount in need.items():
+                        free[name] = free.get(name, 0.0) - amount
+
+    def _wait(self, job_id: str, reason: str) -> None:
+        """Record why a queued job waits; its log says so once per stay in the queue."""
+        if job_id not in self.reasons:
+            jobs.log(self.ctx, job_id, f"Queued: {reason}")
+        self.reasons[job_id] = reason
+
+    def _drop(self, job_id: str, error: str) -> None:
+        self.queue.remove(job_id)
+        self.reasons.pop(job_id, None)
+        jobs.fail_job(ctx=self.ctx, job_id=job_id, error=error)
 
     def _start(self, job_id: str, spec: dict[str, Any]) -> None:
         backend = self.ctx.plugins.backend(spec["plugin"])
@@ -140,6 +173,7 @@ class TrainSupervisor:
         with self.lock:
             if job_id in self.queue:
                 self.queue.remove(job_id)
+                self.reasons.pop(job_id, None)
                 jobs.mark_stopped(ctx=self.ctx, job_id=job_id)
                 jobs.log(self.ctx, job_id, "Stopped before it started")
                 return jobs.STOPPED

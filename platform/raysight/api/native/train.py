@@ -69,6 +69,9 @@ class Job(BaseModel):
     error: str | None = None
     checkpoint_epoch: int | None = None
     attempt: int = 0
+    resumed_from_epoch: int | None = Field(
+        default=None, description="epoch the last resume continued from (0: no checkpoint, restarted)")
+    queue_reason: str | None = Field(default=None, description="what a queued job waits for (None unless queued)")
 
 
 class JobList(BaseModel):

@@ -38,3 +38,5 @@ class TrainJob(Timestamps, Base):
     eta_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempt: Mapped[int] = mapped_column(Integer, default=0)
+    # the epoch the last resume continued from (0: no checkpoint, restarted from the beginning)
+    resumed_from_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
