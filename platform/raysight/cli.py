@@ -42,6 +42,11 @@ def serve_app_args(settings: Settings, app_cfg: dict[str, Any]) -> dict[str, Any
     return args
 
 
+def _stop_on_signals(stop: threading.Event) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+
 def cmd_serve(ns: argparse.Namespace) -> int:
     flags = {"host": ns.host, "port": ns.port, "workspace": ns.workspace}
     app_cfg = load_serve_config(ns.config or Settings().serve_config)
@@ -57,8 +62,7 @@ def cmd_serve(ns: argparse.Namespace) -> int:
 
     # Handlers first: a Ctrl-C during start-up still shuts down cleanly below.
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    _stop_on_signals(stop)
     started = time.monotonic()
     # The dashboard of a local cluster listens on loopback only (it has no authentication); on a cluster
     # reach it through an ssh tunnel or a port-forward (README).
@@ -71,6 +75,7 @@ def cmd_serve(ns: argparse.Namespace) -> int:
         logging_level=logging.WARNING,
         **dashboard,
     )
+    _stop_on_signals(stop)  # ray.init installs its own SIGTERM handler (a stack dump, then abort)
     dashboard_url = getattr(context, "dashboard_url", None)
     if dashboard_url:
         print(f"Ray dashboard: http://{dashboard_url}", flush=True)
@@ -78,7 +83,8 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     args = serve_app_args(settings, app_cfg)
     if local:  # Ray runs a headless dashboard process even without the UI: say what was started
         args["dashboard_url"] = f"http://{dashboard_url}" if dashboard_url else None
-    serve.run(build_app(args, secrets=settings.secret_values()), name=app_cfg["name"], route_prefix=app_cfg.get("route_prefix", "/"))
+    app = build_app(args, secrets=settings.secret_values())
+    serve.run(app, name=app_cfg["name"], route_prefix=app_cfg.get("route_prefix", "/"))
     print(
         f"raysight ready on http://{settings.host}:{settings.port} "
         f"(workspace {settings.workspace_dir}, {time.monotonic() - started:.1f}s)",
