@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     max_data_workers: int = Field(default=4, description="most data-loader processes (params.workers)")
     max_queued_jobs: int = Field(default=20, description="most training jobs waiting as queued")
     max_async_tasks: int = Field(default=8, description="most async ingest tasks in flight")
-    max_urls_per_request: int = Field(default=32, description="most image URLs in one request")
+    max_urls_per_request: int = Field(default=256, description="most image URLs in one request")
 
     @property
     def max_image_bytes(self) -> int:

@@ -25,8 +25,10 @@ from typing import Any
 from raysight.errors import InvalidWeights
 
 MODULE_PREFIXES = ("torch.nn.modules.", "ultralytics.nn.modules.")
-ALLOWED = frozenset({"ultralytics.nn.tasks.DetectionModel", "numpy.dtype", "numpy.core.multiarray.scalar",
-                     "numpy._core.multiarray.scalar", "numpy.core.multiarray._reconstruct",
+# IterableSimpleNamespace: the train_args of a checkpoint written mid-run (last.pt, what a resume reads);
+# rebuilding it sets attributes and runs nothing
+ALLOWED = frozenset({"ultralytics.nn.tasks.DetectionModel", "ultralytics.utils.IterableSimpleNamespace",
+                     "numpy.dtype", "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.core.multiarray._reconstruct",
                      "numpy._core.multiarray._reconstruct", "numpy.ndarray"})
 DENIED = frozenset({"ultralytics.nn.modules.block.TorchVision"})
 

@@ -77,7 +77,7 @@ def test_get_train_data_statuses(client, ctx) -> None:
     }
     body = client.post("/imgSeg/v1/getTrainData", json={"user_id": "u1", "dataset": dataset}).json()
     assert body["code"] == -3000 and body["status"] == 400
-    assert body["payload"]["get_info"] == {"a": 900, "b": 601, "c": 602, "d": 603, "e": 902, "f": 901, "g": 901}
+    assert body["payload"]["get_info"] == {"a": 900, "b": 601, "c": 602, "d": 603, "e": 902, "f": 901, "g": 902}
     ok = client.post("/imgSeg/v1/getTrainData", json={"user_id": "u1", "dataset": {"a": dataset["a"]}}).json()
     assert env_ok(ok)["get_info"] == {"a": 900}
 

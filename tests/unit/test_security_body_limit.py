@@ -107,3 +107,15 @@ def test_small_bodies_pass(small: Platform) -> None:
     with TestClient(create_app(small), raise_server_exceptions=False) as client:
         r = client.post("/imgSeg/v1/predictText", json={"image_url_list": []})
         assert r.json()["status"] != 413
+
+
+def test_filerec_packages_are_archives_answered_in_filerec_envelope(small: Platform) -> None:
+    for path in ("/upload_package", "/compat/filerec/upload_package"):
+        # 1.5 MB: over the image limit, under the archive limit -> read whole (then refused as no zip)
+        whole = drive(small, path, _multipart_chunks("file", "p.zip", 1536 * 1024))
+        assert whole["pulled"] == whole["total"], path
+        assert whole["json"]["error_code"] != "1000"
+        over = drive(small, path, _multipart_chunks("file", "p.zip", 40 * 1024 * 1024))
+        assert over["pulled"] < over["total"], path
+        assert over["status"] == 200 and over["json"]["error_code"] == "1004", over["json"]
+        assert "RAYSIGHT_MAX_UPLOAD_MB" in over["json"]["message"]

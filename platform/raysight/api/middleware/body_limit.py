@@ -1,6 +1,6 @@
 """One limit on request bodies, counted as the bytes arrive (chunked bodies included).
 
-Archive routes (dataset and model uploads, videos, image batches) may send RAYSIGHT_MAX_UPLOAD_MB;
+Archive routes (dataset and model uploads, videos, image batches, filerec packages) may send RAYSIGHT_MAX_UPLOAD_MB;
 every other route RAYSIGHT_MAX_IMAGE_MB (one image, or a JSON body). A declared Content-Length over
 the limit is refused before any byte is read; otherwise the moment the count crosses the limit the
 client gets 413 in the envelope of the route's API and the route is abandoned (what it was reading
@@ -20,7 +20,8 @@ from raysight.settings import Settings
 # multipart framing (boundaries, part headers, small form fields) around the file itself
 FORM_OVERHEAD = 64 * 1024
 ARCHIVE_ROUTES = re.compile(
-    r"^(/compat/[^/]+)?/(datasets/upload|models/upload|infer/batch/run|infer/video/[^/]+(/stream)?)/?$"
+    r"^(/compat/[^/]+)?/(datasets/upload|models/upload|infer/batch/run|infer/video/[^/]+(/stream)?"
+    r"|upload_package|training_model/upload_model|training_model/upload_datasets)/?$"  # filerec
 )
 
 

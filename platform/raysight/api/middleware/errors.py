@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,6 +21,17 @@ def platform_of(scope: Scope) -> Platform | None:
     return getattr(state, "platform", None) if state is not None else None
 
 
+def _leaf_routes(routes: list[Any]) -> Iterator[Any]:
+    """Routes of a router with those of the routers it includes (FastAPI keeps an included router as
+    one entry; the dialects include theirs without a prefix)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _leaf_routes(included.routes)
+        else:
+            yield route
+
+
 def dialect_renderer(path: str) -> Callable[[Request, Exception], Response] | None:
     """The error renderer of the dialect that owns `path` (under /compat/<name>/ or one of its root
     routes), None for the native API."""
@@ -29,7 +41,7 @@ def dialect_renderer(path: str) -> Callable[[Request, Exception], Response] | No
         prefix = f"/compat/{name}"
         mounted = path.startswith(prefix + "/")
         sub = path[len(prefix):] if mounted else path
-        renders = [(r, getattr(r, "render_error", None)) for r in router.routes]
+        renders = [(r, getattr(r, "render_error", None)) for r in _leaf_routes(router.routes)]
         for route, render in renders:
             if render is not None and route.path_regex.match(sub):
                 return render
