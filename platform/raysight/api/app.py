@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from raysight import __version__
 from raysight.api import compat, native
 from raysight.api.envelopes import native_error
+from raysight.api.request_metrics import RequestMetricsMiddleware
 from raysight.context import Platform
 from raysight.errors import RaysightError
 
@@ -64,6 +65,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     )
     app.state.platform = platform
     app.add_middleware(ApiKeyMiddleware)
+    app.add_middleware(RequestMetricsMiddleware)  # outermost: counts 401s and 404s too
     app.add_exception_handler(RaysightError, native_error)
     app.add_exception_handler(Exception, native_error)
     for router in native.routers():

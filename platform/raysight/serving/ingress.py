@@ -28,6 +28,9 @@ class Ingress:
         model_handles: dict[str, Any],
         placements: dict[str, dict[str, Any]],
     ) -> None:
+        from raysight import ray_metrics
+
+        ray_metrics.install()
         platform = Platform.create(Settings(**settings))
         platform.model_handles = dict(model_handles)
         platform.extras["placements"] = placements

@@ -23,6 +23,7 @@ from typing import Any
 
 import ray
 
+from raysight import metrics, ray_metrics
 from raysight.context import Platform
 from raysight.errors import RaysightError
 from raysight.services import training as jobs
@@ -54,6 +55,10 @@ class TrainSupervisor:
         self.errors: dict[str, str] = {}
         self.started_at: dict[str, tuple[float, int]] = {}  # job -> (monotonic start, first epoch)
         self.ended: dict[str, threading.Event] = {}  # set once a run's end is recorded
+        ray_metrics.install()
+        self.metrics = metrics.recorder()
+        self.families: dict[str, str] = {}  # job -> plugin (the metrics' family tag)
+        self.last_epoch_at: dict[str, float] = {}  # job -> monotonic time of its last reported epoch
         self.reconcile()
         self._warm = None if self.running else warm_up.remote()  # a ready worker process for the first run
         threading.Thread(target=self._watch, name="train-supervisor", daemon=True).start()
@@ -121,6 +126,8 @@ class TrainSupervisor:
                     break  # first in, first out
                 self.queue.remove(job_id)
                 self._start(job_id, spec)
+            self.metrics.set("raysight_training_queue_length", len(self.queue))
+            self.metrics.set("raysight_training_jobs_running", len(self.running))
 
     def _start(self, job_id: str, spec: dict[str, Any]) -> None:
         backend = self.ctx.plugins.backend(spec["plugin"])
@@ -131,6 +138,8 @@ class TrainSupervisor:
         self.running[job_id] = run_job.remote(spec, self.settings_args)
         self.ended[job_id] = threading.Event()
         self.started_at[job_id] = (time.monotonic(), -1)
+        self.families[job_id] = str(spec["plugin"])
+        self.last_epoch_at[job_id] = time.monotonic()
         jobs.mark_running(ctx=self.ctx, job_id=job_id)
         jobs.log(self.ctx, job_id, f"Running: {spec['num_workers']} Ray Train worker(s)")
 
@@ -180,6 +189,12 @@ class TrainSupervisor:
                 first = 0
                 self.started_at[job_id] = (start, first)
             done = max(1, epoch - first)
+            now = time.monotonic()
+            family = self.families.get(job_id, "unknown")
+            self.metrics.inc("raysight_training_epochs_total", family=family)
+            self.metrics.observe("raysight_training_epoch_seconds", now - self.last_epoch_at.get(job_id, start),
+                                 family=family)
+            self.last_epoch_at[job_id] = now
             eta = (time.monotonic() - start) / done * max(0, job["epochs"] - epoch)
             jobs.record_epoch(ctx=self.ctx, job_id=job_id, epoch=epoch, metrics=metrics,
                               checkpointed=checkpointed, eta_s=round(eta, 1))
@@ -209,11 +224,15 @@ class TrainSupervisor:
             stopped = job_id in self.stopping
             self.stopping.discard(job_id)
             self.started_at.pop(job_id, None)
+            self.families.pop(job_id, None)
+            self.last_epoch_at.pop(job_id, None)
             ended = self.ended.pop(job_id, None)
         if ref is None:
             return
         try:
             self._record_end(job_id, ref, stopped)
+            outcome = jobs.get_job(ctx=self.ctx, job_id=job_id)["status"]
+            self.metrics.inc("raysight_training_jobs_ended_total", outcome=str(outcome))
         finally:
             if ended is not None:
                 ended.set()
