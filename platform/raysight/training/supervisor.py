@@ -231,12 +231,18 @@ class TrainSupervisor:
             return
         try:
             self._record_end(job_id, ref, stopped)
-            outcome = jobs.get_job(ctx=self.ctx, job_id=job_id)["status"]
-            self.metrics.inc("raysight_training_jobs_ended_total", outcome=str(outcome))
+            self._count_end(job_id)
         finally:
             if ended is not None:
                 ended.set()
             self._schedule()
+
+    def _count_end(self, job_id: str) -> None:
+        try:
+            outcome = str(jobs.get_job(ctx=self.ctx, job_id=job_id)["status"])
+        except RaysightError:  # deleted meanwhile
+            outcome = "deleted"
+        self.metrics.inc("raysight_training_jobs_ended_total", outcome=outcome)
 
     def _record_end(self, job_id: str, ref: ray.ObjectRef, stopped: bool) -> None:
         try:
