@@ -342,6 +342,7 @@ class ModelDeployment:
             "max_batch_size": self.options.max_batch_size,
             "batch_wait_timeout_s": self.options.batch_wait_timeout_s,
             "pid": os.getpid(),
+            "node_id": get_runtime_context().get_node_id(),
             "stats": dict(self.stats),
         }
 

@@ -272,7 +272,7 @@ class TrainSupervisor:
         record stays 'running' and the next start marks it interrupted. A run whose Ray worker or node died
         while the cluster lives on was interrupted too (stopped, resumable); any other error fails the job."""
         time.sleep(INTERRUPT_GRACE_S)
-        if isinstance(exc, SYSTEM_ERRORS):
+        if is_interruption(exc):
             jobs.mark_stopped(ctx=self.ctx, job_id=job_id, error=f"interrupted: {_reason(exc)}"[:2000])
             jobs.log(self.ctx, job_id, f"Interrupted: {_reason(exc)}; resume it to continue from its last checkpoint")
             return
@@ -287,6 +287,31 @@ SYSTEM_ERRORS: tuple[type[BaseException], ...] = (
     ray.exceptions.RaySystemError,
 )
 INTERRUPT_GRACE_S = 3.0
+
+
+def is_interruption(exc: BaseException) -> bool:
+    """True when the run ended because a Ray process or node died, not because of the training code: the
+    task running fit() itself died, or Ray Train gave up on a worker group (or controller) whose failures
+    are all lost processes / nodes (a node removed under a worker shows up as a failed health check)."""
+    from ray.train.v2._internal.exceptions import WorkerHealthCheckFailedError, WorkerHealthCheckTimeoutError
+    from ray.train.v2.api.exceptions import ControllerError, PreemptionError, WorkerGroupError
+
+    lost = (*SYSTEM_ERRORS, ray.exceptions.RayActorError, WorkerHealthCheckFailedError,
+            WorkerHealthCheckTimeoutError, PreemptionError)
+
+    def cause_of(err: BaseException) -> BaseException:
+        inner = getattr(err, "cause", None)
+        return inner if isinstance(inner, BaseException) else err
+
+    if isinstance(exc, SYSTEM_ERRORS):
+        return True
+    err = cause_of(exc)
+    if isinstance(err, WorkerGroupError):
+        failures = [cause_of(f) for f in (err.worker_failures or {}).values()]
+        return bool(failures) and all(isinstance(f, lost) for f in failures)
+    if isinstance(err, ControllerError):
+        return isinstance(cause_of(err.controller_failure), lost)
+    return isinstance(err, lost)
 
 
 def _reason(exc: BaseException) -> str:
