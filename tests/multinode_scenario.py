@@ -13,13 +13,20 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from raysight.settings import apply_process_env, ray_env
+# Ray's temp folder of this cluster is private: cluster_utils writes the head's address to
+# <temp>/ray/ray_current_cluster, where every plain ray.init() on the machine would find and join it.
+# A short path: Ray's unix sockets live under it.
+os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="rsmn", dir="/tmp"))
+
+from raysight.settings import apply_process_env, ray_env  # noqa: E402
 
 apply_process_env()
 
@@ -35,19 +42,22 @@ from tests.datagen import reader_over, write_classify_zip  # noqa: E402
 from tests.training_helpers import ended, wait_for  # noqa: E402
 
 WORKER_NODE = {"num_cpus": 2, "object_store_memory": 80 * 1024 * 1024}
+# Train workers ask for "trainer", which only worker nodes have: training never lands on the head
+TRAINER = {"trainer": 1, "serving": 1}  # and one model replica (asking "serving": 1) per worker node
 
 
 def node_of_train_worker() -> str | None:
-    """The node id of the (single) live Ray Train worker actor."""
-    from ray.util.state import list_actors
+    """The node id of the (single) live Ray Train worker actor (from the GCS of this cluster: the state
+    API would need the dashboard, and its address lookup may find another cluster on this machine)."""
+    from ray._private.state import actors
 
-    for actor in list_actors(filters=[("state", "=", "ALIVE")], limit=1000):
-        if "TrainWorker" in (actor.class_name or ""):
-            return actor.node_id
+    for info in actors(actor_state_name="ALIVE").values():
+        if "TrainWorker" in (info.get("ActorClassName") or ""):
+            return info["Address"]["NodeID"]
     return None
 
 
-def wait_worker_node(timeout: float = 60) -> str:
+def wait_worker_node(timeout: float = 240) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         node = node_of_train_worker()
@@ -67,7 +77,8 @@ def prepared_dataset(ctx: Platform, folder: Path) -> str:
 def platform(folder: Path, **settings: Any) -> Platform:
     from raysight.training.client import TrainerClient
 
-    ctx = Platform.create(Settings(workspace=folder, plugins="resnet", train_cpus_per_worker=1, **settings))
+    ctx = Platform.create(Settings(workspace=folder, plugins="resnet", train_cpus_per_worker=1,
+                                   train_worker_resources={"trainer": 1}, **settings))
     TrainerClient.attach(ctx)
     return ctx
 
@@ -78,7 +89,7 @@ def new_job(ctx: Platform, ds: str, epochs: int) -> str:
 
 
 def step_serve(folder: Path, nodes: dict[str, str], out: dict[str, Any]) -> None:
-    """Two replicas of the resnet family, one per worker node (1.5 of a node's 2 CPUs each); both answer."""
+    """Two replicas of the resnet family, one per worker node (each asks for the nodes' "serving": 1); both answer."""
     import httpx
     from ray import serve
 
@@ -100,12 +111,13 @@ def step_serve(folder: Path, nodes: dict[str, str], out: dict[str, Any]) -> None
     serve.run(build_app({
         "settings": {"workspace": str(ws), "plugins": "resnet"},
         "ingress": {"num_cpus": 0},
-        "models": {"resnet": {"num_cpus": 1.5, "num_replicas": 2, "max_ongoing_requests": 1, "max_batch_size": 1}},
-    }), name="raysight", route_prefix="/")
+        "models": {"resnet": {"num_cpus": 0.5, "resources": {"serving": 1}, "num_replicas": 2,
+                              "max_ongoing_requests": 1, "max_batch_size": 1}},
+    }), name="multinode", route_prefix="/")
     buf = io.BytesIO()
     Image.fromarray(np.zeros((48, 48, 3), dtype=np.uint8)).save(buf, format="PNG")
     image = buf.getvalue()
-    handle = serve.get_deployment_handle("resnet", app_name="raysight")
+    handle = serve.get_deployment_handle("resnet", app_name="multinode")
     replicas: dict[int, dict[str, Any]] = {}
     statuses: list[int] = []
     deadline = time.monotonic() + 120
@@ -184,7 +196,7 @@ def step_node_dies(cluster: Cluster, folder: Path, nodes: dict[str, Any], node_i
     if not max_failures:
         # resumable: a resume is accepted (it waits for room: the only worker node left is gone)
         result["resume"] = training.resume_job(ctx=ctx, job_id=job_id)["status"]
-        nodes["node_c"] = cluster.add_node(**WORKER_NODE, resources={"node_c": 1})
+        nodes["node_c"] = cluster.add_node(**WORKER_NODE, resources={"node_c": 1, **TRAINER})
         node_ids["node_c"] = nodes["node_c"].node_id
         names["node_c"] = node_ids["node_c"]
         progressed = wait_for(ctx, job_id, lambda j: j["epoch"] > (job["checkpoint_epoch"] or 0) or ended(j),
@@ -196,14 +208,22 @@ def step_node_dies(cluster: Cluster, folder: Path, nodes: dict[str, Any], node_i
     ctx.close()
 
 
+def end_training() -> None:
+    """Kill every training supervisor (their runs die with them): each step starts on an idle cluster."""
+    for entry in ray.util.list_named_actors(all_namespaces=True):
+        if entry["namespace"] == "raysight" and entry["name"].startswith("raysight-train-"):
+            ray.kill(ray.get_actor(entry["name"], namespace="raysight"))
+    time.sleep(1)
+
+
 def main(folder: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"errors": []}
     timings: dict[str, float] = {}
     started = time.monotonic()
     cluster = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 0, "resources": {"head": 1}, "include_dashboard": False,
+        "num_cpus": 2, "resources": {"head": 1}, "include_dashboard": False,
         "object_store_memory": 80 * 1024 * 1024})
-    nodes = {name: cluster.add_node(**WORKER_NODE, resources={name: 1}) for name in ("node_a", "node_b")}
+    nodes = {name: cluster.add_node(**WORKER_NODE, resources={name: 1, **TRAINER}) for name in ("node_a", "node_b")}
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, runtime_env={"env_vars": ray_env()}, logging_level="WARNING")
     node_ids = {"head": cluster.head_node.node_id, **{k: v.node_id for k, v in nodes.items()}}
@@ -223,6 +243,7 @@ def main(folder: Path) -> dict[str, Any]:
         except Exception:
             out["errors"].append(f"{name}: {traceback.format_exc()}")
         timings[name] = round(time.monotonic() - t0, 1)
+        end_training()
     out["timings_s"] = timings
     ray.shutdown()
     cluster.shutdown()

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     train_checkpoints_keep: int = Field(default=2, description="checkpoints kept per training job")
     train_stop_timeout_s: float = Field(default=20.0, description="graceful stop wait before a forced cancel")
     seed: int = 0
+    # -- cluster (issue 10): custom Ray resources each Train worker asks for, to pin training to labelled
+    # nodes (`ray start --resources '{"trainer": 4}'`), as JSON: {"trainer": 1}
+    train_worker_resources: dict[str, float] = Field(default_factory=dict)
 
     # -- derived values -------------------------------------------------
     @property

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +21,15 @@ ROOT = Path(__file__).parents[2]
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("multinode")
+    # a private Ray temp folder (short: Ray's sockets live there), so that no other ray.init() finds this cluster
+    ray_tmp = tempfile.mkdtemp(prefix="rsmn", dir="/tmp")
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS",)}
-    proc = subprocess.run([sys.executable, "-m", "tests.multinode_scenario", str(folder)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=1200)
+    env["RAY_TMPDIR"] = ray_tmp
+    try:
+        proc = subprocess.run([sys.executable, "-m", "tests.multinode_scenario", str(folder)], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=1200)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     lines = proc.stdout.strip().splitlines()
     assert proc.returncode == 0 and lines, f"rc {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
     out = json.loads(lines[-1])
