@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from raysight import metrics, ray_metrics
 from raysight.context import Platform
@@ -34,6 +35,14 @@ from raysight.training.runner import needed_resources, run_job, warm_up
 log = logging.getLogger(__name__)
 NAMESPACE = "raysight"
 POLL_S = 0.5
+
+
+def here() -> NodeAffinitySchedulingStrategy:
+    """Runs on this (the supervisor's, i.e. the platform's) node. A run's fit() and the Ray Train controller
+    it attaches to its own node must not sit on a worker node: losing that node would lose the run's driver
+    with its workers, and the end of the run would never reach this supervisor (seen on a real multi-node
+    cluster); here a lost worker node loses only Train workers, which Ray Train reports (or replaces)."""
+    return NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=True)
 
 
 def supervisor_name(settings: Settings) -> str:
@@ -60,7 +69,8 @@ class TrainSupervisor:
         self.families: dict[str, str] = {}  # job -> plugin (the metrics' family tag)
         self.last_epoch_at: dict[str, float] = {}  # job -> monotonic time of its last reported epoch
         self.reconcile()
-        self._warm = None if self.running else warm_up.remote()  # a ready worker process for the first run
+        # a ready worker process (on this node, where runs start) for the first run
+        self._warm = None if self.running else warm_up.options(scheduling_strategy=here()).remote()
         threading.Thread(target=self._watch, name="train-supervisor", daemon=True).start()
 
     # -- queries --------------------------------------------------------------------------------------
@@ -135,7 +145,7 @@ class TrainSupervisor:
         spec["ctx"].update(supervisor=self.name, namespace=NAMESPACE)
         self.errors.pop(job_id, None)
         self.stopping.discard(job_id)
-        self.running[job_id] = run_job.remote(spec, self.settings_args)
+        self.running[job_id] = run_job.options(scheduling_strategy=here()).remote(spec, self.settings_args)
         self.ended[job_id] = threading.Event()
         self.started_at[job_id] = (time.monotonic(), -1)
         self.families[job_id] = str(spec["plugin"])
