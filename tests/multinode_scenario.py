@@ -227,6 +227,8 @@ def main(folder: Path) -> dict[str, Any]:
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, runtime_env={"env_vars": ray_env()}, logging_level="WARNING")
     node_ids = {"head": cluster.head_node.node_id, **{k: v.node_id for k, v in nodes.items()}}
+    # the platform (this driver, so the training supervisor and the runs' fit()) lives on the head
+    out["driver_node"] = {v: k for k, v in node_ids.items()}.get(ray.get_runtime_context().get_node_id())
     out["nodes"] = sorted(node_ids)
     timings["cluster"] = time.monotonic() - started
     steps = [

@@ -38,7 +38,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def test_the_cluster_ran_every_step(scenario: dict[str, Any]) -> None:
-    assert scenario["nodes"] == ["head", "node_a", "node_b"]
+    assert scenario["nodes"] == ["head", "node_a", "node_b"] and scenario["driver_node"] == "head"
     assert scenario["errors"] == [], "\n".join(scenario["errors"])
 
 

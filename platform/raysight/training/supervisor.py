@@ -42,7 +42,7 @@ def here() -> NodeAffinitySchedulingStrategy:
     it attaches to its own node must not sit on a worker node: losing that node would lose the run's driver
     with its workers, and the end of the run would never reach this supervisor (seen on a real multi-node
     cluster); here a lost worker node loses only Train workers, which Ray Train reports (or replaces)."""
-    return NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=True)
+    return NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
 
 
 def supervisor_name(settings: Settings) -> str:
