@@ -199,10 +199,11 @@ def step_node_dies(cluster: Cluster, folder: Path, nodes: dict[str, Any], node_i
         nodes["node_c"] = cluster.add_node(**WORKER_NODE, resources={"node_c": 1, **TRAINER})
         node_ids["node_c"] = nodes["node_c"].node_id
         names["node_c"] = node_ids["node_c"]
-        progressed = wait_for(ctx, job_id, lambda j: j["epoch"] > (job["checkpoint_epoch"] or 0) or ended(j),
-                              timeout=240)
+        worker = wait_worker_node()
+        # a new epoch of the resumed run (the record still shows the epoch reached before the node was lost)
+        progressed = wait_for(ctx, job_id, lambda j: j["epoch"] > job["epoch"] or ended(j), timeout=240)
         result["after_resume"] = {"status": progressed["status"], "epoch": progressed["epoch"],
-                                  "node": {v: k for k, v in node_ids.items()}.get(node_of_train_worker() or "")}
+                                  "node": {v: k for k, v in node_ids.items()}.get(worker)}
         training.stop_job(ctx=ctx, job_id=job_id)
     out[key] = result
     ctx.close()
