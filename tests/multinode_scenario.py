@@ -24,7 +24,8 @@ from typing import Any
 # Ray's temp folder of this cluster is private: cluster_utils writes the head's address to
 # <temp>/ray/ray_current_cluster, where every plain ray.init() on the machine would find and join it.
 # A short path: Ray's unix sockets live under it.
-os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="rsmn", dir="/tmp"))
+if not os.environ.get("RAY_TMPDIR"):
+    os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="rsmn", dir="/tmp")
 
 from raysight.settings import apply_process_env, ray_env  # noqa: E402
 
