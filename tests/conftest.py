@@ -19,6 +19,7 @@ from raysight.context import Platform
 from raysight.plugins import load_plugins
 from raysight.settings import Settings, apply_process_env
 from tests.outside_plugin import make_outside_plugin
+from tests.postgres import DATABASE_BACKENDS, fresh_postgres_database
 
 apply_process_env()
 # Starlette's TestClient sends `Host: testserver`, which the Host check refuses by default (the default
@@ -26,9 +27,32 @@ apply_process_env()
 os.environ.setdefault("RAYSIGHT_ALLOWED_HOSTS", "testserver")
 
 
+# -- PostgreSQL next to SQLite (issue 10) ------------------------------------------------------------------
+# A test module with `pytestmark = pytest.mark.databases` runs every test that uses `settings`/`ctx`/`client`
+# (or `database_url`) on SQLite and on PostgreSQL: a fresh database per test on the server that
+# RAYSIGHT_TEST_POSTGRES_URL names (.ci/run starts one). Without it the PostgreSQL variants skip, except
+# in CI (CI=true), where they fail.
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("databases"):
+        metafunc.parametrize("database_url", DATABASE_BACKENDS, indirect=True)
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(workspace=tmp_path / "ws", max_upload_mb=50, max_extract_mb=100, max_extract_files=5000)
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None (SQLite in the workspace) unless the test is parametrized onto "postgresql"."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield None
+        return
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    return Settings(workspace=tmp_path / "ws", database_url=database_url, max_upload_mb=50, max_extract_mb=100,
+                    max_extract_files=5000)
 
 
 @pytest.fixture

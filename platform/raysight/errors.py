@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 
@@ -66,6 +67,16 @@ class Unavailable(RaysightError):
 
     status = 503
     code = "unavailable"
+
+
+class Busy(Unavailable):
+    """A queue is full (back-pressure): 503 with a Retry-After of `retry_after_s` whole seconds."""
+
+    code = "busy"
+
+    def __init__(self, message: str, *, retry_after_s: float = 1.0, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = max(1, math.ceil(retry_after_s))
 
 
 class Timeout(RaysightError):

@@ -122,6 +122,10 @@ class Settings(BaseSettings):
         extra = {k: v for k, v in secrets.items() if k in ("api_key", "database_url") and k not in args}
         return cls(**{**extra, **args}) if extra else probe
 
+    # -- cluster (issue 10): custom Ray resources each Train worker asks for, to pin training to labelled
+    # nodes (`ray start --resources '{"trainer": 4}'`), as JSON: {"trainer": 1}
+    train_worker_resources: dict[str, float] = Field(default_factory=dict)
+
     # -- derived values -------------------------------------------------
     @property
     def workspace_dir(self) -> Path:

@@ -28,8 +28,8 @@ MODULE_PREFIXES = ("torch.nn.modules.", "ultralytics.nn.modules.")
 # IterableSimpleNamespace: the train_args of a checkpoint written mid-run (last.pt, what a resume reads);
 # rebuilding it sets attributes and runs nothing
 ALLOWED = frozenset({"ultralytics.nn.tasks.DetectionModel", "ultralytics.utils.IterableSimpleNamespace",
-                     "numpy.dtype", "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.core.multiarray._reconstruct",
-                     "numpy._core.multiarray._reconstruct", "numpy.ndarray"})
+                     "numpy.dtype", "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar",
+                     "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct", "numpy.ndarray"})
 DENIED = frozenset({"ultralytics.nn.modules.block.TorchVision"})
 
 

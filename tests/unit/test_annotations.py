@@ -13,6 +13,8 @@ from raysight.services import annotations as ann
 from raysight.services import datasets
 from tests.datagen import make_detection_images, reader_over, write_classify_zip, write_yolo_zip
 
+pytestmark = pytest.mark.databases  # SQLite and PostgreSQL (tests/postgres.py)
+
 
 def prepared(ctx: Platform, archive: Path) -> str:
     ds = asyncio.run(datasets.upload(ctx=ctx, filename=archive.name, read=reader_over(archive.read_bytes())))

@@ -2,11 +2,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from raysight.api import create_app
 from raysight.context import Platform
 from raysight.settings import Settings
+
+pytestmark = pytest.mark.databases  # SQLite and PostgreSQL (tests/postgres.py)
 
 
 def test_health_without_ray_reports_degraded(client: TestClient) -> None:

@@ -30,6 +30,8 @@ from tests.datagen import (
     write_yolo_zip,
 )
 
+pytestmark = pytest.mark.databases  # SQLite and PostgreSQL (tests/postgres.py)
+
 ID = re.compile(r"^ds_\d{8}_\d{6}_[0-9a-f]{6}$")
 
 

@@ -14,6 +14,8 @@ from raysight.context import Platform
 from raysight.services import models
 from raysight_resnet.model import build_resnet, save_weights
 
+pytestmark = pytest.mark.databases  # SQLite and PostgreSQL (tests/postgres.py)
+
 
 def resnet_file(path: Path, classes: list[str]) -> Path:
     save_weights(path, arch="resnet18", classes=classes, state_dict=build_resnet("resnet18", len(classes)).state_dict(),

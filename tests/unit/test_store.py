@@ -2,25 +2,35 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic import command
 from sqlalchemy import inspect, text
 
 from raysight.store import Database
 from raysight.store.db import alembic_config
 
+pytestmark = pytest.mark.databases  # SQLite and PostgreSQL (tests/postgres.py)
 
-def test_fresh_database_reaches_head_in_wal_mode(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'r.db'}")
+
+@pytest.fixture
+def url(tmp_path: Path, database_url: str | None) -> str:
+    """An empty database: a SQLite file, or a fresh PostgreSQL database."""
+    return database_url or f"sqlite:///{tmp_path / 'r.db'}"
+
+
+def test_fresh_database_reaches_head_in_wal_mode(url: str) -> None:
+    db = Database(url)
     db.upgrade()
     tables = set(inspect(db.engine).get_table_names())
     assert {"datasets", "dataset_versions", "annotation_tasks", "annotation_items", "train_jobs", "models",
             "tasks", "alembic_version"} <= tables
-    with db.engine.connect() as conn:
-        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    if db.engine.dialect.name == "sqlite":
+        with db.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    db.dispose()
 
 
-def test_existing_workspace_upgrades_in_place_keeping_rows(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+def test_existing_workspace_upgrades_in_place_keeping_rows(url: str) -> None:
     db = Database(url)
     with db.engine.begin() as conn:
         cfg = alembic_config(url)
@@ -40,10 +50,10 @@ def test_existing_workspace_upgrades_in_place_keeping_rows(tmp_path: Path) -> No
     assert [head] == script_heads
 
 
-def test_session_rolls_back_on_error(tmp_path: Path) -> None:
+def test_session_rolls_back_on_error(url: str) -> None:
     from raysight.store.models import Dataset
 
-    db = Database(f"sqlite:///{tmp_path / 'r.db'}")
+    db = Database(url)
     db.upgrade()
     try:
         with db.session() as s:
@@ -54,3 +64,16 @@ def test_session_rolls_back_on_error(tmp_path: Path) -> None:
         pass
     with db.session() as s:
         assert s.get(Dataset, "ds1") is None
+
+
+def test_migrations_go_down_to_base_and_up_again(url: str) -> None:
+    db = Database(url)
+    db.upgrade()
+    with db.engine.begin() as conn:
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "base")
+    assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+    db.upgrade()
+    assert "train_jobs" in inspect(db.engine).get_table_names()
+    db.dispose()

@@ -15,6 +15,8 @@ from raysight.services import datasets, training
 from raysight.store.models import TrainJob
 from tests.datagen import reader_over, write_classify_zip, write_yolo_zip
 
+pytestmark = pytest.mark.databases  # SQLite and PostgreSQL (tests/postgres.py)
+
 
 def prepared(ctx: Platform, tmp_path: Path, kind: str = "detect", prepare: bool = True) -> str:
     if kind == "detect":

@@ -11,6 +11,7 @@ from raysight import __version__
 from raysight.api import compat, native
 from raysight.api.envelopes import native_error
 from raysight.api.middleware import BodyLimitMiddleware, CrossSiteMiddleware, has_valid_key
+from raysight.api.request_metrics import RequestMetricsMiddleware
 from raysight.context import Platform
 from raysight.errors import RaysightError
 
@@ -61,6 +62,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware)  # innermost: a request without the key never gets its body read
     app.add_middleware(ApiKeyMiddleware)
     app.add_middleware(CrossSiteMiddleware)  # outermost of these: bad Host / foreign Origin go no further
+    app.add_middleware(RequestMetricsMiddleware)  # outermost: counts 401s and 404s too
     app.add_exception_handler(RaysightError, native_error)
     app.add_exception_handler(Exception, native_error)
     for router in native.routers():

@@ -29,7 +29,9 @@ def validation_message(exc: RequestValidationError) -> str:
 
 async def native_error(_request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, RaysightError):
-        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+        retry = getattr(exc, "retry_after_s", None)  # errors.Busy: back-pressure
+        headers = {"Retry-After": str(retry)} if retry else None
+        return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
     log.exception("unhandled error", exc_info=exc)
     return JSONResponse({"detail": "internal server error"}, status_code=500)
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from raysight.backend import Operation
 from raysight.context import Platform
-from raysight.errors import Invalid, NotFound, RaysightError, Timeout, TooLarge, Unavailable, Unprocessable
+from raysight.errors import Busy, Invalid, NotFound, RaysightError, Timeout, TooLarge, Unavailable, Unprocessable
 from raysight.services import models, retention
 from raysight.services.images import MAX_INFER_PIXELS, decode_sized, fit_pixels, probe
 
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 # Ray's failures that mean "cannot serve now" (matched by class name: services import no ray).
 _UNAVAILABLE = {
-    "BackPressureError", "DeploymentUnavailableError", "RayActorError", "ActorDiedError",
+    "DeploymentUnavailableError", "RayActorError", "ActorDiedError",
     "ActorUnavailableError", "RaySystemError", "ObjectLostError", "OwnerDiedError", "WorkerCrashedError",
     "NodeDiedError", "RayServeException",
 }
@@ -43,6 +43,9 @@ def _domain(exc: BaseException) -> RaysightError:
     if isinstance(cause, RaysightError):
         return cause
     names = {cls.__name__ for cls in type(exc).__mro__}
+    if "BackPressureError" in names:  # the deployment's max_queued_requests is reached
+        return Busy(f"the model service is busy ({exc}); retry shortly",
+                    retry_after_s=getattr(exc, "retry_after_s", None) or 1.0)
     if names & _TIMEOUT:
         return Timeout("the model took too long to answer")
     if names & _UNAVAILABLE:

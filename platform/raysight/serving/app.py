@@ -28,7 +28,7 @@ def build_app(args: dict[str, Any] | None = None, *, secrets: dict[str, str] | N
     args:
       settings: overrides of RAYSIGHT_* settings (workspace, database_url, ...)
       models:   per backend name, ModelDeploymentOptions (num_gpus, num_cpus, batching, autoscaling)
-      ingress:  {num_cpus, num_replicas}
+      ingress:  {num_cpus, num_replicas, max_ongoing_requests, max_queued_requests, retry_after_s}
       dashboard_url: the Ray dashboard's URL for /health (None: none; absent: as the cluster registered it)
     """
     args = dict(args or {})
@@ -59,9 +59,23 @@ def build_app(args: dict[str, Any] | None = None, *, secrets: dict[str, str] | N
     ingress = Ingress.options(
         ray_actor_options={"num_cpus": float(ingress_args.get("num_cpus", 0.1))},
         num_replicas=int(ingress_args.get("num_replicas", 1)),
+        **ingress_queue_limits(ingress_args),
     )
     # `raysight serve` passes the dashboard URL it started (None: --no-dashboard); otherwise ask the cluster
     return ingress.bind(settings.as_args(), handles, placements, args.get("dashboard_url", DASHBOARD_FROM_CLUSTER))
+
+
+def ingress_queue_limits(ingress_args: dict[str, Any]) -> dict[str, Any]:
+    """Optional back-pressure of the ingress itself (`ingress.max_ongoing_requests`, `max_queued_requests`,
+    `retry_after_s`): past them Serve's proxy answers 503 with Retry-After (its own plain-text body)."""
+    kwargs: dict[str, Any] = {}
+    if "max_ongoing_requests" in ingress_args:
+        kwargs["max_ongoing_requests"] = int(ingress_args["max_ongoing_requests"])
+    if "max_queued_requests" in ingress_args:
+        kwargs["max_queued_requests"] = int(ingress_args["max_queued_requests"])
+        kwargs["backpressure_config"] = {"status_code": 503,
+                                         "retry_after_s": float(ingress_args.get("retry_after_s", 1.0))}
+    return kwargs
 
 
 def opts_to_args(opts: ModelDeploymentOptions) -> dict[str, Any]:

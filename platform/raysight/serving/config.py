@@ -16,6 +16,12 @@ class ModelDeploymentOptions:
     max_batch_size: int = 8
     batch_wait_timeout_s: float = 0.002
     max_ongoing_requests: int = 32
+    # requests each caller (the ingress) queues for this deployment beyond those in flight; when full,
+    # the ingress answers 503 with Retry-After: retry_after_s (-1 = no limit: requests wait)
+    max_queued_requests: int = -1
+    retry_after_s: float = 1.0
+    # custom Ray resources per replica, to pin a family to labelled nodes (e.g. {"gpu_pool_a": 1})
+    resources: dict[str, float] = field(default_factory=dict)
     num_replicas: int | None = None
     # torch intra-op threads of a CPU replica; None = what Ray granted (round(num_cpus), at least 1).
     # A CPU-only box with one busy model does best with its core count here.
@@ -46,8 +52,11 @@ class ModelDeploymentOptions:
 
     def deployment_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
-            "ray_actor_options": {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus},
+            "ray_actor_options": {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus,
+                                  **({"resources": dict(self.resources)} if self.resources else {})},
             "max_ongoing_requests": self.max_ongoing_requests,
+            "max_queued_requests": self.max_queued_requests,
+            "backpressure_config": {"status_code": 503, "retry_after_s": self.retry_after_s},
         }
         if self.num_replicas is not None:
             kwargs["num_replicas"] = self.num_replicas

@@ -32,6 +32,9 @@ class Ingress:
         placements: dict[str, dict[str, Any]],
         dashboard: str | None = DASHBOARD_FROM_CLUSTER,
     ) -> None:
+        from raysight import ray_metrics
+
+        ray_metrics.install()
         platform = Platform.create(Settings.from_args(settings))
         platform.model_handles = dict(model_handles)
         platform.extras["placements"] = placements

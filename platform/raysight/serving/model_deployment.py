@@ -31,6 +31,7 @@ from typing import Any
 
 from ray import serve
 
+from raysight import metrics, ray_metrics
 from raysight.serving.config import ModelDeploymentOptions
 from raysight.settings import Settings
 
@@ -86,6 +87,8 @@ class ModelDeployment:
         self.settings = Settings.from_args(settings)
         self.options = ModelDeploymentOptions.from_args(options)
         self.platform = Platform.create(self.settings, migrate=False)
+        ray_metrics.install()
+        self.metrics = metrics.recorder()
         self.backend = self.platform.plugins.backend(backend_name)
         self.device = pick_device(self.options.num_gpus)
         # Model calls run on these threads. torch's intra-op thread count is per OS thread (OpenMP)
@@ -110,6 +113,7 @@ class ModelDeployment:
             batch_wait_timeout_s=self.options.batch_wait_timeout_s,
         )(self._run_batch)
         self._reconciler: asyncio.Task[None] | None = None
+        self._known: set[str] = set()  # loaded keys as last seen (what vanished since, Serve's LRU dropped)
         self.stats = {"loads": 0, "evictions": 0, "batches": 0, "batched_items": 0, "max_batch_seen": 0}
         log.info("%s replica on %s (max %d models, batch %d / %.3fs)", backend_name, self.device,
                  self.options.max_num_models_per_replica, self.options.max_batch_size,
@@ -141,6 +145,7 @@ class ModelDeployment:
             ref = await asyncio.to_thread(models.model_ref, ctx=self.platform, model_id=key.split("@", 1)[0])
         # Every family may look for named weights (mobile_sam.pt, paddleocr models) in the weights folder.
         ref = replace(ref, params={"weights_dir": str(self.platform.workspace.weights), **ref.params})
+        started = time.perf_counter()
         try:
             model = await self._in_thread(self.backend.load, ref, loading=True, device=self.device)
         except RaysightError:
@@ -151,6 +156,8 @@ class ModelDeployment:
             log.exception("loading %s failed", key)
             raise Unavailable(f"model '{ref.model_id}' cannot be loaded: {public_message(exc)}") from exc
         self.stats["loads"] += 1
+        self.metrics.inc("raysight_model_loads_total", family=self.backend_name)
+        self.metrics.observe("raysight_model_load_seconds", time.perf_counter() - started, family=self.backend_name)
         self._ensure_reconciler()
         return LoadedModel(key=key, model=model)
 
@@ -160,7 +167,15 @@ class ModelDeployment:
             from raysight.errors import Invalid
 
             raise Invalid("no model key given (handle.options(multiplexed_model_id=...))")
-        return await self._get_model(key)
+        if key in self.loaded_keys():
+            self.metrics.inc("raysight_model_cache_hits_total", family=self.backend_name)
+        holder = await self._get_model(key)
+        current = set(self.loaded_keys())
+        pushed_out = self._known - current
+        self._known = current
+        if pushed_out:  # Serve's LRU made room for a model
+            self.metrics.inc("raysight_model_evictions_total", len(pushed_out), family=self.backend_name, reason="lru")
+        return holder
 
     # -- the interface callers use -------------------------------------------------------------
     async def predict(self, image: Any, options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -195,6 +210,7 @@ class ModelDeployment:
         self.stats["batches"] += 1
         self.stats["batched_items"] += len(images)
         self.stats["max_batch_seen"] = max(self.stats["max_batch_seen"], len(images))
+        self.metrics.observe("raysight_batch_size", len(images), family=self.backend_name)
         groups: dict[tuple[int, str], list[int]] = {}
         for i, (holder, opts) in enumerate(zip(holders, options, strict=True)):
             groups.setdefault((id(holder), repr(sorted(opts.items()))), []).append(i)
@@ -208,8 +224,11 @@ class ModelDeployment:
                 extra=dict(raw.get("extra") or {}),
             )
             batch = [images[i] for i in indices]
+            started = time.perf_counter()
             try:
                 dets = await self._in_thread(self._predict_locked, holder, batch, opts)
+                self.metrics.observe("raysight_predict_seconds", time.perf_counter() - started,
+                                     family=self.backend_name)
                 for i, per_image in zip(indices, dets, strict=True):
                     results[i] = [d.as_dict() for d in per_image]
             except Exception as exc:
@@ -257,6 +276,9 @@ class ModelDeployment:
                 holder.model = None
         if dropped:
             self.stats["evictions"] += len(dropped)
+            self._known.difference_update(dropped)
+            self.metrics.inc("raysight_model_evictions_total", len(dropped), family=self.backend_name,
+                             reason="deleted")
             wrapper._push_multiplexed_replica_info = True
             log.info("%s: evicted %s", self.backend_name, dropped)
         return dropped
@@ -296,6 +318,8 @@ class ModelDeployment:
                     holder.model = None
                     wrapper._push_multiplexed_replica_info = True
                     self.stats["evictions"] += 1
+                    self._known.discard(key)
+                    self.metrics.inc("raysight_model_evictions_total", family=self.backend_name, reason="outdated")
                     dropped.append(key)
         return dropped
 
@@ -318,6 +342,7 @@ class ModelDeployment:
             "max_batch_size": self.options.max_batch_size,
             "batch_wait_timeout_s": self.options.batch_wait_timeout_s,
             "pid": os.getpid(),
+            "node_id": get_runtime_context().get_node_id(),
             "stats": dict(self.stats),
         }
 

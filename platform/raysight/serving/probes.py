@@ -7,6 +7,8 @@ from typing import Any
 import ray
 from ray import serve
 
+from raysight.ray_metrics import prometheus_endpoints
+
 
 def ray_probe() -> dict[str, Any]:
     if not ray.is_initialized():
@@ -17,6 +19,8 @@ def ray_probe() -> dict[str, Any]:
         "nodes": len(nodes),
         "resources": ray.cluster_resources(),
         "available": ray.available_resources(),
+        # Ray's Prometheus endpoints: `url` carries this ingress's raysight_* metrics (as ray_raysight_*)
+        "prometheus": prometheus_endpoints(),
     }
 
 

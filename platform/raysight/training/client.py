@@ -43,7 +43,7 @@ class TrainerClient:
                 get_if_exists=True,
                 runtime_env={"env_vars": ray_env(local=False)},  # inside Ray: keep the cluster's auth mode
                 scheduling_strategy=NodeAffinitySchedulingStrategy(
-                    node_id=ray.get_runtime_context().get_node_id(), soft=True
+                    node_id=ray.get_runtime_context().get_node_id(), soft=False
                 ),
             ).remote(self.settings.as_args())
             ray.get(self._actor.ping.remote(), timeout=CALL_TIMEOUT_S)

@@ -22,6 +22,7 @@ def scaling_config(settings: Settings, num_workers: int) -> ScalingConfig:
     resources: dict[str, float] = {"CPU": float(settings.train_cpus_per_worker)}
     if settings.train_use_gpu:
         resources["GPU"] = float(settings.train_gpus_per_worker)
+    resources.update({k: float(v) for k, v in settings.train_worker_resources.items()})
     return ScalingConfig(num_workers=num_workers, use_gpu=settings.train_use_gpu, resources_per_worker=resources)
 
 
@@ -30,6 +31,8 @@ def needed_resources(settings: Settings, num_workers: int) -> dict[str, float]:
     need = {"CPU": float(settings.train_cpus_per_worker) * num_workers}
     if settings.train_use_gpu:
         need["GPU"] = float(settings.train_gpus_per_worker) * num_workers
+    for name, amount in settings.train_worker_resources.items():
+        need[name] = float(amount) * num_workers
     return need
 
 

@@ -24,7 +24,9 @@ import time
 from typing import Any
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from raysight import metrics, ray_metrics
 from raysight.context import Platform
 from raysight.errors import RaysightError, public_message, scrub
 from raysight.services import training as jobs
@@ -36,6 +38,14 @@ from raysight.training.runner import needed_resources, run_job, warm_up
 log = logging.getLogger(__name__)
 NAMESPACE = "raysight"
 POLL_S = 0.5
+
+
+def here() -> NodeAffinitySchedulingStrategy:
+    """Runs on this (the supervisor's, i.e. the platform's) node. A run's fit() and the Ray Train controller
+    it attaches to its own node must not sit on a worker node: losing that node would lose the run's driver
+    with its workers, and the end of the run would never reach this supervisor (seen on a real multi-node
+    cluster); here a lost worker node loses only Train workers, which Ray Train reports (or replaces)."""
+    return NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
 
 
 def supervisor_name(settings: Settings) -> str:
@@ -58,8 +68,13 @@ class TrainSupervisor:
         self.reasons: dict[str, str] = {}  # queued job -> why it waits
         self.started_at: dict[str, tuple[float, int]] = {}  # job -> (monotonic start, first epoch)
         self.ended: dict[str, threading.Event] = {}  # set once a run's end is recorded
+        ray_metrics.install()
+        self.metrics = metrics.recorder()
+        self.families: dict[str, str] = {}  # job -> plugin (the metrics' family tag)
+        self.last_epoch_at: dict[str, float] = {}  # job -> monotonic time of its last reported epoch
         self.reconcile()
-        self._warm = None if self.running else warm_up.remote()  # a ready worker process for the first run
+        # a ready worker process (on this node, where runs start) for the first run
+        self._warm = None if self.running else warm_up.options(scheduling_strategy=here()).remote()
         threading.Thread(target=self._watch, name="train-supervisor", daemon=True).start()
 
     # -- queries --------------------------------------------------------------------------------------
@@ -143,6 +158,8 @@ class TrainSupervisor:
                     self._start(job_id, spec)
                     for name, amount in need.items():
                         free[name] = free.get(name, 0.0) - amount
+            self.metrics.set("raysight_training_queue_length", len(self.queue))
+            self.metrics.set("raysight_training_jobs_running", len(self.running))
 
     def _wait(self, job_id: str, reason: str) -> None:
         """Record why a queued job waits; its log says so once per stay in the queue."""
@@ -161,9 +178,11 @@ class TrainSupervisor:
         spec["ctx"].update(supervisor=self.name, namespace=NAMESPACE)
         self.errors.pop(job_id, None)
         self.stopping.discard(job_id)
-        self.running[job_id] = run_job.remote(spec, self.settings_args)
+        self.running[job_id] = run_job.options(scheduling_strategy=here()).remote(spec, self.settings_args)
         self.ended[job_id] = threading.Event()
         self.started_at[job_id] = (time.monotonic(), -1)
+        self.families[job_id] = str(spec["plugin"])
+        self.last_epoch_at[job_id] = time.monotonic()
         jobs.mark_running(ctx=self.ctx, job_id=job_id)
         jobs.log(self.ctx, job_id, f"Running: {spec['num_workers']} Ray Train worker(s)")
 
@@ -214,6 +233,12 @@ class TrainSupervisor:
                 first = 0
                 self.started_at[job_id] = (start, first)
             done = max(1, epoch - first)
+            now = time.monotonic()
+            family = self.families.get(job_id, "unknown")
+            self.metrics.inc("raysight_training_epochs_total", family=family)
+            self.metrics.observe("raysight_training_epoch_seconds", now - self.last_epoch_at.get(job_id, start),
+                                 family=family)
+            self.last_epoch_at[job_id] = now
             eta = (time.monotonic() - start) / done * max(0, job["epochs"] - epoch)
             jobs.record_epoch(ctx=self.ctx, job_id=job_id, epoch=epoch, metrics=metrics,
                               checkpointed=checkpointed, eta_s=round(eta, 1))
@@ -243,15 +268,25 @@ class TrainSupervisor:
             stopped = job_id in self.stopping
             self.stopping.discard(job_id)
             self.started_at.pop(job_id, None)
+            self.families.pop(job_id, None)
+            self.last_epoch_at.pop(job_id, None)
             ended = self.ended.pop(job_id, None)
         if ref is None:
             return
         try:
             self._record_end(job_id, ref, stopped)
+            self._count_end(job_id)
         finally:
             if ended is not None:
                 ended.set()
             self._schedule()
+
+    def _count_end(self, job_id: str) -> None:
+        try:
+            outcome = str(jobs.get_job(ctx=self.ctx, job_id=job_id)["status"])
+        except RaysightError:  # deleted meanwhile
+            outcome = "deleted"
+        self.metrics.inc("raysight_training_jobs_ended_total", outcome=outcome)
 
     def _record_end(self, job_id: str, ref: ray.ObjectRef, stopped: bool) -> None:
         try:
@@ -281,7 +316,7 @@ class TrainSupervisor:
         record stays 'running' and the next start marks it interrupted. A run whose Ray worker or node died
         while the cluster lives on was interrupted too (stopped, resumable); any other error fails the job."""
         time.sleep(INTERRUPT_GRACE_S)
-        if isinstance(exc, SYSTEM_ERRORS):
+        if is_interruption(exc):
             jobs.mark_stopped(ctx=self.ctx, job_id=job_id, error=f"interrupted: {_reason(exc)}"[:2000])
             jobs.log(self.ctx, job_id, f"Interrupted: {_reason(exc)}; resume it to continue from its last checkpoint")
             return
@@ -296,6 +331,31 @@ SYSTEM_ERRORS: tuple[type[BaseException], ...] = (
     ray.exceptions.RaySystemError,
 )
 INTERRUPT_GRACE_S = 3.0
+
+
+def is_interruption(exc: BaseException) -> bool:
+    """True when the run ended because a Ray process or node died, not because of the training code: the
+    task running fit() itself died, or Ray Train gave up on a worker group (or controller) whose failures
+    are all lost processes / nodes (a node removed under a worker shows up as a failed health check)."""
+    from ray.train.v2._internal.exceptions import WorkerHealthCheckFailedError, WorkerHealthCheckTimeoutError
+    from ray.train.v2.api.exceptions import ControllerError, PreemptionError, WorkerGroupError
+
+    lost = (*SYSTEM_ERRORS, ray.exceptions.RayActorError, WorkerHealthCheckFailedError,
+            WorkerHealthCheckTimeoutError, PreemptionError)
+
+    def cause_of(err: BaseException) -> BaseException:
+        inner = getattr(err, "cause", None)
+        return inner if isinstance(inner, BaseException) else err
+
+    if isinstance(exc, SYSTEM_ERRORS):
+        return True
+    err = cause_of(exc)
+    if isinstance(err, WorkerGroupError):
+        failures = [cause_of(f) for f in (err.worker_failures or {}).values()]
+        return bool(failures) and all(isinstance(f, lost) for f in failures)
+    if isinstance(err, ControllerError):
+        return isinstance(cause_of(err.controller_failure), lost)
+    return isinstance(err, lost)
 
 
 def _reason(exc: BaseException) -> str:

@@ -25,6 +25,7 @@ import logging
 import time
 from typing import Any
 
+from raysight import metrics
 from raysight.context import Platform
 from raysight.errors import RaysightError, Unavailable
 from raysight.services import retention, tasks
@@ -208,16 +209,22 @@ async def ingest(*, ctx: Platform, data: bytes | None = None, image_url: str | N
         image, url = await _prepare_source(ctx=ctx, data=data, image_url=image_url, own_hosts=own_hosts)
         progress(0.1)
         result = await analyse(ctx=ctx, image=image, sam_key=sam_key, use_sam=use_sam)
+        recorder = metrics.recorder()
+        for stage, seconds in result["page_meta"]["timings"].items():
+            recorder.observe("raysight_ingest_stage_seconds", seconds, stage=stage.removesuffix("_s"))
         result["page_meta"]["image_url"] = url
         await asyncio.to_thread(_write_result, ctx, task_id, result)
         return result
 
     async def runner() -> dict[str, Any]:
         try:
-            return await tasks.run(ctx=ctx, task_id=task_id, work=work)
+            out = await tasks.run(ctx=ctx, task_id=task_id, work=work)
         except RaysightError as exc:
+            metrics.recorder().inc("raysight_ingest_total", outcome="failed")
             tasks.update(ctx=ctx, task_id=task_id, result={"error_code": exc.code, "message": exc.message})
             raise
+        metrics.recorder().inc("raysight_ingest_total", outcome="completed")
+        return out
 
     job = asyncio.ensure_future(runner())
     background: set[asyncio.Future[Any]] = ctx.extras.setdefault(_BACKGROUND, set())

@@ -1,0 +1,25 @@
+"""serve_config args of a family -> Serve deployment options (queues, back-pressure, placement)."""
+
+from __future__ import annotations
+
+from raysight.serving.app import ingress_queue_limits
+from raysight.serving.config import ModelDeploymentOptions
+
+
+def test_queue_limits_back_pressure_and_resources_reach_the_deployment() -> None:
+    opts = ModelDeploymentOptions.from_args({"max_ongoing_requests": 4, "max_queued_requests": 16,
+                                             "retry_after_s": 2, "resources": {"gpu_pool": 1}, "num_replicas": 2})
+    kwargs = opts.deployment_kwargs()
+    assert kwargs["max_ongoing_requests"] == 4 and kwargs["max_queued_requests"] == 16
+    assert kwargs["backpressure_config"] == {"status_code": 503, "retry_after_s": 2}
+    assert kwargs["ray_actor_options"]["resources"] == {"gpu_pool": 1}
+    assert kwargs["num_replicas"] == 2 and opts.extra == {}
+
+
+def test_defaults_queue_without_limit_and_ask_no_custom_resource() -> None:
+    kwargs = ModelDeploymentOptions.from_args({}).deployment_kwargs()
+    assert kwargs["max_queued_requests"] == -1
+    assert "resources" not in kwargs["ray_actor_options"]
+    assert ingress_queue_limits({}) == {}
+    assert ingress_queue_limits({"max_queued_requests": 8}) == {
+        "max_queued_requests": 8, "backpressure_config": {"status_code": 503, "retry_after_s": 1.0}}
