@@ -91,6 +91,7 @@ def ray_cluster(outside_plugin: Path) -> Iterator[None]:
 
     pythonpath = os.pathsep.join(p for p in (str(outside_plugin), os.environ.get("PYTHONPATH", "")) if p)
     ray.init(
+        address="local",  # a cluster of its own, never one that `ray start` or another run left here
         num_cpus=int(os.environ.get("RAYSIGHT_TEST_RAY_CPUS", "8")),
         runtime_env={"env_vars": {**ray_env(), "PYTHONPATH": pythonpath}},
         include_dashboard=False,
