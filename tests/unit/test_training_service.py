@@ -226,3 +226,19 @@ def test_epoch_records_keep_one_entry_per_epoch(ctx: Platform, tmp_path: Path) -
     job = training.get_job(ctx=ctx, job_id=job_id)
     assert [h["epoch"] for h in job["history"]] == [1, 2, 3] and job["history"][-1]["mAP50"] == 0.5
     assert job["checkpoint_epoch"] == 3
+
+
+def test_resume_fills_the_checkpoint_epoch_a_killed_server_never_recorded(ctx: Platform, tmp_path: Path) -> None:
+    """The server died after Ray Train kept epoch 3's checkpoint but before epoch 3's progress reached the
+    record: the resumed run starts at 4, so the checkpoint's own metrics fill epoch 3."""
+    ds = prepared(ctx, tmp_path)
+    job_id = training.create_job(ctx=ctx, dataset_id=ds, epochs=5)["job_id"]
+    for e in (1, 2):
+        training.record_epoch(ctx=ctx, job_id=job_id, epoch=e, metrics={"mAP50": e / 10}, checkpointed=True,
+                              eta_s=1.0)
+    training.record_resumed(ctx=ctx, job_id=job_id, epoch=3, metrics={"mAP50": 0.3})
+    training.record_epoch(ctx=ctx, job_id=job_id, epoch=4, metrics={"mAP50": 0.4}, checkpointed=True, eta_s=0.5)
+    job = training.get_job(ctx=ctx, job_id=job_id)
+    assert [(h["epoch"], h["mAP50"]) for h in job["history"]] == [(1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4)]
+    training.record_resumed(ctx=ctx, job_id=job_id, epoch=2, metrics={"mAP50": 0.99})  # recorded: kept as is
+    assert [h["mAP50"] for h in training.get_job(ctx=ctx, job_id=job_id)["history"]] == [0.1, 0.2]

@@ -420,13 +420,18 @@ def record_epoch(
             job.checkpoint_epoch = epoch
 
 
-def record_resumed(*, ctx: Platform, job_id: str, epoch: int) -> None:
-    """The run restored the checkpoint of `epoch`: later epochs in the record will be redone."""
+def record_resumed(*, ctx: Platform, job_id: str, epoch: int, metrics: dict[str, Any] | None = None) -> None:
+    """The run restored the checkpoint of `epoch`: later epochs in the record will be redone. `metrics` are
+    the checkpoint's own: a server killed between the checkpoint and its progress report never recorded
+    that epoch, which the run will not repeat."""
     with ctx.db.session() as s:
         job = s.get(TrainJob, job_id)
         if job is None:
             return
-        job.history = [h for h in (job.history or []) if int(h.get("epoch", 0)) <= epoch]
+        history = [h for h in (job.history or []) if int(h.get("epoch", 0)) <= epoch]
+        if metrics and epoch > 0 and all(int(h.get("epoch", 0)) != epoch for h in history):
+            history.append({"epoch": epoch, **metrics})
+        job.history = history
         job.epoch, job.checkpoint_epoch = epoch, epoch
 
 

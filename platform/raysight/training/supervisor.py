@@ -217,11 +217,11 @@ class TrainSupervisor:
     def note_error(self, job_id: str, message: str) -> None:
         self.errors[job_id] = message
 
-    def resumed(self, job_id: str, epoch: int) -> None:
+    def resumed(self, job_id: str, epoch: int, metrics: dict[str, Any] | None = None) -> None:
         with self.lock:
             if job_id in self.running:
                 self.started_at[job_id] = (time.monotonic(), epoch)
-                jobs.record_resumed(ctx=self.ctx, job_id=job_id, epoch=epoch)
+                jobs.record_resumed(ctx=self.ctx, job_id=job_id, epoch=epoch, metrics=metrics)
 
     def progress(self, job_id: str, epoch: int, metrics: dict[str, Any], checkpointed: bool) -> None:
         with self.lock:

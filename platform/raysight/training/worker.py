@@ -136,8 +136,8 @@ class TrainSession:
             path = Path(folder)
             meta = json.loads((path / META).read_text()) if (path / META).is_file() else {}
             epoch = int(meta.get("epoch", 0))
-            if self.is_chief:
-                self._call("resumed", epoch)
+            if self.is_chief:  # the checkpoint's metrics: its epoch may be missing from the record
+                self._call("resumed", epoch, meta.get("metrics") or {})
             self.log(f"Resuming from the checkpoint of epoch {epoch}", flush=True)
             yield path, epoch
 
