@@ -1,9 +1,15 @@
-"""The API key: one comparison used by the key middleware and by /health."""
+"""The API key: the middleware that asks for it, and the one comparison it and /health use."""
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Iterable
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from raysight.api.middleware.errors import platform_of
+
+OPEN_PATHS = ("/health", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect")
 
 
 def key_is_required(api_key: str | None) -> bool:
@@ -25,3 +31,24 @@ def has_valid_key(headers: Iterable[tuple[bytes, bytes]], api_key: str | None) -
     if auth.lower().startswith("bearer "):
         given = auth[7:].strip()
     return bool(given) and hmac.compare_digest(given.encode(), api_key.encode())
+
+
+class ApiKeyMiddleware:
+    """When RAYSIGHT_API_KEY is set, every path but OPEN_PATHS needs the key (``Authorization: Bearer
+    <key>`` or ``X-API-Key: <key>``), matched on the exact path: /uploads/health is not /health."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        platform = platform_of(scope) if scope["type"] == "http" else None
+        key = platform.settings.api_key if platform else None
+        if not key or scope.get("path", "") in OPEN_PATHS or has_valid_key(scope.get("headers", []), key):
+            await self.app(scope, receive, send)
+            return
+        await send({
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
+        })
+        await send({"type": "http.response.body", "body": b'{"detail":"missing or invalid API key"}'})
