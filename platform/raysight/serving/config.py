@@ -17,8 +17,7 @@ class ModelDeploymentOptions:
     batch_wait_timeout_s: float = 0.002
     max_ongoing_requests: int = 32
     num_replicas: int | None = None
-    # torch intra-op threads of a CPU replica; None = what Ray granted (round(num_cpus), at least 1).
-    # A CPU-only box with one busy model does best with its core count here.
+    # torch intra-op threads of a CPU replica; None = the cores this process may run on (see torch_threads)
     cpu_threads: int | None = None
     # how often each replica drops registry models that were deleted or updated (0 = never)
     reconcile_interval_s: float = 10.0
@@ -36,6 +35,19 @@ class ModelDeploymentOptions:
         if opts.num_replicas is not None:
             opts.autoscaling_config = None
         return opts
+
+    def torch_threads(self, device: str) -> int:
+        """torch intra-op threads: cpu_threads if set; on CPU otherwise the cores this process may run
+        on (num_cpus is a scheduling share: Ray does not pin a replica to cores, and one thread on a
+        2-core node halves a lone request's speed, measured in bench/serving.py); on a GPU the CPU
+        side only feeds the device, round(num_cpus) threads (at least 1)."""
+        if self.cpu_threads:
+            return int(self.cpu_threads)
+        if device == "cpu":
+            import os
+
+            return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        return max(1, round(self.num_cpus))
 
     def placed(self, cluster_gpus: float) -> ModelDeploymentOptions:
         """The same options with the GPU share dropped where the cluster has no GPU: a replica that
