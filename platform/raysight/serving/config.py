@@ -37,16 +37,19 @@ class ModelDeploymentOptions:
         return opts
 
     def torch_threads(self, device: str) -> int:
-        """torch intra-op threads: cpu_threads if set; on CPU otherwise the cores this process may run
-        on (num_cpus is a scheduling share: Ray does not pin a replica to cores, and one thread on a
-        2-core node halves a lone request's speed, measured in bench/serving.py); on a GPU the CPU
-        side only feeds the device, round(num_cpus) threads (at least 1)."""
+        """torch intra-op threads: cpu_threads if set; on CPU otherwise the node's cores less one (at
+        least 1), like ultralytics' own default. num_cpus is a scheduling share (Ray does not pin a
+        replica to cores), so round(num_cpus) would give 1 thread on any node; all cores is worse:
+        the Serve proxy and the ingress need a core too, and OpenMP threads that find their core busy
+        spin (on a loaded 2-core box, 2 threads ran 10x slower than 1, bench/serving.py). On a GPU the
+        CPU side only feeds the device: round(num_cpus) threads (at least 1)."""
         if self.cpu_threads:
             return int(self.cpu_threads)
         if device == "cpu":
             import os
 
-            return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            return max(1, cores - 1)
         return max(1, round(self.num_cpus))
 
     def placed(self, cluster_gpus: float) -> ModelDeploymentOptions:
