@@ -124,6 +124,27 @@ def video_bench(base: str, model_id: str, model: object, frames: int, imgsz: int
     return {"raw_1": raw[1], "raw_16": raw[16], "stream": stream, "ratio": stream / best}
 
 
+def hops(base: str, model_key: str, data: bytes, imgsz: int, n: int) -> dict[str, float]:
+    """Where a lone request's time goes: p50 of a cheap GET through proxy + ingress (no model), and of
+    a predict sent straight to the yolo replica through a DeploymentHandle (decode + batch + model)."""
+    from ray import serve
+
+    lat: dict[str, list[float]] = {"proxy+ingress (GET /plugins)": [], "yolo replica via handle": []}
+    with httpx.Client(base_url=base, timeout=60) as c:
+        for _ in range(n):
+            t = time.perf_counter()
+            c.get("/plugins").raise_for_status()
+            lat["proxy+ingress (GET /plugins)"].append(time.perf_counter() - t)
+    handle = serve.get_deployment_handle("yolo", app_name="raysight").options(multiplexed_model_id=model_key)
+    for _ in range(n):
+        t = time.perf_counter()
+        handle.predict.remote(data, {"imgsz": imgsz}).result()
+        lat["yolo replica via handle"].append(time.perf_counter() - t)
+    out = {k: float(np.percentile(v, 50)) * 1000 for k, v in lat.items()}
+    print("  hops, p50: " + "   ".join(f"{k} {v:.1f} ms" for k, v in out.items()), flush=True)
+    return out
+
+
 def start_peer(weights: str, port: int) -> subprocess.Popen:
     env = {**os.environ, "PEER_WEIGHTS": weights, "YOLO_OFFLINE": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.peer_server:app", "--port", str(port),
@@ -181,6 +202,7 @@ def main() -> None:
     ctx = Platform.create(Settings(**settings))
     model_id = models.register(ctx=ctx, plugin="yolo", task_type="detect", weights_path=weights, classes=[],
                                name="bench", params={"imgsz": 640})["model_id"]
+    model_key = models.serving_key(ctx=ctx, model_id=model_id)[1]
     sizes = [int(s) for s in ns.sizes.split(",")]
     figures: dict = {"config": vars(ns), "serve_args": serve_args["models"], "load_start": os.getloadavg()}
     print(f"bus.jpg 810x1080, {'untrained YOLOv8n' if not ns.weights else ns.weights}, {os.cpu_count()} CPUs, "
@@ -217,6 +239,7 @@ def main() -> None:
                 for conc in (1, ns.concurrency):
                     fig[f"{name}_c{conc}"] = row(f"{name} c{conc}", n, *asyncio.run(
                         over_http(f"{url}?imgsz={size}", data, n, conc)))
+            fig["hops_ms"] = hops(f"http://127.0.0.1:{port}", model_key, data, size, n)
             best = max(v["rps"] for k, v in fig.items() if k.startswith("inproc_"))
             c = f"c{ns.concurrency}"
             fig["ratios"] = {
