@@ -1,13 +1,17 @@
-"""Serving benchmark: the platform against ultralytics in-process, on the same images and machine.
+"""Serving benchmark: raysight's /infer against the 20-line FastAPI+ultralytics server and ultralytics
+in-process, same weights, same image, same HTTP client, same concurrency, one run.
 
-    python bench/serving.py [--images 48] [--size 640] [--batch 4] [--wait 0.002] [--concurrency 16]
+    python bench/serving.py [--sizes 128,640] [--requests 48] [--concurrency 16] [--frames 64]
 
-(a) ultralytics predict in-process, one image at a time      (b) the platform over HTTP, concurrency 1
-(d) ultralytics predict in-process, batches of --batch          (c) the platform over HTTP, concurrency N
-video: frames/s of POST /infer/video/{id}/stream against raw batched predict on the same frames.
-Goals: b/a >= 0.9, c/d >= 0.95, stream/raw >= 0.9. The script starts its own Ray + Serve app (yolo only)
-on a temporary workspace; weights are an untrained YOLOv8n unless --weights is given (throughput does
-not depend on what the weights learned, except for NMS on many boxes).
+Image: ultralytics' own bus.jpg (810x1080 JPEG, shipped inside the ultralytics package), every request.
+Weights: an untrained YOLOv8n (yolov8n.yaml) unless --weights is given (throughput barely depends on
+what the weights learned). Platform: Ray started with this machine's CPUs and the SHIPPED
+serve_config.yaml values for the ingress and the yolo deployment (only the port is changed).
+Peer: bench/peer_server.py under uvicorn, one worker (ultralytics' own torch thread default).
+In-process: sequential and batched 16, each with ultralytics' thread default and with every core.
+Printed per imgsz: c1 req/s + p50 and c16 req/s for platform and peer, in-process sequential and
+batched 16, then the ratios (goals: platform c16 / peer c16 >= 1.2, c1 / peer c1 >= 0.8, platform c16 /
+best in-process >= 0.8) and video (/infer/video/{id}/stream frames/s / in-process predict >= 0.9).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import asyncio
 import json
 import os
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,137 +30,153 @@ from pathlib import Path
 import cv2
 import httpx
 import numpy as np
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+# torch threads ultralytics sets for CPU predict (its NUM_THREADS): what the peer runs with
+ULTRALYTICS_THREADS = min(8, max(1, (os.cpu_count() or 1) - 1))
 sys.path.insert(0, str(ROOT))
 
 
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-class Meter:
-    """Images, busy seconds and per-image latencies of one configuration, summed over rounds."""
+def bus_jpg() -> bytes:
+    import ultralytics
 
-    def __init__(self, label: str) -> None:
-        self.label, self.n, self.elapsed, self.lat = label, 0, 0.0, []
-
-    def row(self) -> dict[str, float]:
-        row = {"throughput": self.n / self.elapsed, "p50_ms": percentile(self.lat, 50) * 1000,
-               "p99_ms": percentile(self.lat, 99) * 1000}
-        print(f"{self.label:<42} {row['throughput']:8.2f} img/s   p50 {row['p50_ms']:7.1f} ms   "
-              f"p99 {row['p99_ms']:7.1f} ms")
-        return row
-
-
-def make_images(n: int, size: int) -> list[bytes]:
-    from tests.datagen import image_bytes, make_detection_images
-
-    return [image_bytes(s.image) for s in make_detection_images(n, size=size, seed=11, classes=("square", "circle"))]
+    return (Path(ultralytics.__file__).parent / "assets" / "bus.jpg").read_bytes()
 
 
 def decode(data: bytes) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
 
 
-def one_by_one(model: object, images: list[bytes], imgsz: int, meter: Meter) -> None:
-    start = time.perf_counter()
-    for data in images:  # decoding included: the platform decodes too
-        t = time.perf_counter()
-        model.predict(decode(data), imgsz=imgsz, conf=0.25, verbose=False, device="cpu")
-        meter.lat.append(time.perf_counter() - t)
-    meter.elapsed += time.perf_counter() - start
-    meter.n += len(images)
+def row(label: str, n: int, elapsed: float, lat: list[float]) -> dict[str, float]:
+    r = {"rps": n / elapsed, "p50_ms": float(np.percentile(lat, 50)) * 1000 if lat else float("nan")}
+    print(f"  {label:<34} {r['rps']:7.2f} req/s   p50 {r['p50_ms']:7.1f} ms", flush=True)
+    return r
 
 
-def batched(model: object, images: list[bytes], imgsz: int, batch: int, meter: Meter) -> None:
-    start = time.perf_counter()
-    for i in range(0, len(images), batch):
-        t = time.perf_counter()
-        chunk = [decode(d) for d in images[i:i + batch]]
-        model.predict(chunk, imgsz=imgsz, conf=0.25, verbose=False, device="cpu")
-        meter.lat.extend([time.perf_counter() - t] * len(chunk))
-    meter.elapsed += time.perf_counter() - start
-    meter.n += len(images)
-
-
-async def over_http(base: str, model_id: str, images: list[bytes], concurrency: int, meter: Meter | None) -> None:
-    sem = asyncio.Semaphore(concurrency)
+def in_process(model: object, data: bytes, n: int, imgsz: int, batch: int) -> tuple[float, list[float]]:
+    """Decoding included (both servers decode too)."""
     lat: list[float] = []
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, timeout=300, limits=limits) as c:
+    start = time.perf_counter()
+    for _ in range(0, n, batch):
+        t = time.perf_counter()
+        model.predict([decode(data) for _ in range(batch)], imgsz=imgsz, conf=0.25, verbose=False, device="cpu")
+        lat.append(time.perf_counter() - t)
+    return time.perf_counter() - start, lat
 
-        async def one(data: bytes) -> None:
+
+async def over_http(url: str, data: bytes, n: int, concurrency: int) -> tuple[float, list[float]]:
+    """The one client both servers get: httpx, multipart upload, `concurrency` requests in flight."""
+    sem, lat = asyncio.Semaphore(concurrency), []
+    async with httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=concurrency)) as c:
+
+        async def one() -> None:
             async with sem:
                 t = time.perf_counter()
-                r = await c.post(f"/infer/{model_id}", files={"file": ("i.jpg", data, "image/jpeg")})
-                r.raise_for_status()
+                r = await c.post(url, files={"file": ("bus.jpg", data, "image/jpeg")})
+                if r.status_code != 200:
+                    raise RuntimeError(f"{url}: {r.status_code} {r.text[:300]}")
                 lat.append(time.perf_counter() - t)
 
         start = time.perf_counter()
-        await asyncio.gather(*(one(d) for d in images))
-        if meter is not None:
-            meter.elapsed += time.perf_counter() - start
-            meter.n += len(images)
-            meter.lat.extend(lat)
+        await asyncio.gather(*(one() for _ in range(n)))
+        return time.perf_counter() - start, lat
 
 
-def write_video(path: Path, frames: int, size: int) -> list[np.ndarray]:
-    from tests.datagen import make_detection_images
-
-    samples = [np.asarray(s.image)[..., ::-1] for s in make_detection_images(16, size=size, seed=5)]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (size, size))
-    for i in range(frames):
-        writer.write(np.ascontiguousarray(samples[i % 16]))
-    writer.release()
-    cap, out = cv2.VideoCapture(str(path)), []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            return out
-        out.append(frame)
-
-
-def video_bench(base: str, model_id: str, model: object, frames: int, size: int, batch: int, imgsz: int) -> dict:
+def video_bench(base: str, model_id: str, model: object, frames: int, imgsz: int) -> dict[str, float]:
+    src = decode(bus_jpg())
     path = Path(tempfile.mkdtemp()) / "v.mp4"
-    decoded = write_video(path, frames, size)
-    start = time.perf_counter()
-    for i in range(0, len(decoded), batch):
-        model.predict(decoded[i:i + batch], imgsz=imgsz, conf=0.25, verbose=False, device="cpu")
-    raw = len(decoded) / (time.perf_counter() - start)
-    start = time.perf_counter()
-    frames_seen = 0
+    h, w = src.shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (w, h))
+    for i in range(frames):
+        writer.write(np.roll(src, 4 * i, axis=1))
+    writer.release()
+    cap, decoded = cv2.VideoCapture(str(path)), []
+    while (got := cap.read())[0]:
+        decoded.append(got[1])
+    import torch
+
+    raw: dict[int, float] = {}
+    for threads in sorted({ULTRALYTICS_THREADS, os.cpu_count() or 1}):
+        torch.set_num_threads(threads)
+        for batch in (1, 16):
+            start = time.perf_counter()
+            for i in range(0, len(decoded), batch):
+                model.predict(decoded[i:i + batch], imgsz=imgsz, conf=0.25, verbose=False, device="cpu")
+            raw[batch] = max(raw.get(batch, 0.0), len(decoded) / (time.perf_counter() - start))
+    start, seen = time.perf_counter(), 0
     with httpx.Client(base_url=base, timeout=600) as c, c.stream(
             "POST", f"/infer/video/{model_id}/stream", files={"file": ("v.mp4", path.read_bytes(), "video/mp4")}) as r:
         r.raise_for_status()
         for line in r.iter_lines():
-            if line.startswith("data:") and '"frame"' in line[:20]:
-                frames_seen += 1
-    stream = frames_seen / (time.perf_counter() - start)
-    print(f"video: raw batched predict {raw:.2f} frames/s, stream endpoint {stream:.2f} frames/s "
-          f"({frames_seen} frames) -> ratio {stream / raw:.3f}")
-    return {"raw_fps": raw, "stream_fps": stream, "ratio": stream / raw}
+            seen += line.startswith("data:") and '"frame"' in line[:20]
+    stream = seen / (time.perf_counter() - start)
+    best = max(raw.values())
+    print(f"video {w}x{h}, {seen} frames, imgsz {imgsz}: in-process (best of threads) 1-by-1 {raw[1]:.2f} "
+          f"/ batch 16 {raw[16]:.2f} frames/s, /infer/video stream {stream:.2f} frames/s -> ratio {stream / best:.3f} "
+          "(goal >= 0.9)", flush=True)
+    return {"raw_1": raw[1], "raw_16": raw[16], "stream": stream, "ratio": stream / best}
+
+
+def hops(base: str, model_key: str, data: bytes, imgsz: int, n: int) -> dict[str, float]:
+    """Where a lone request's time goes: p50 of a cheap GET through proxy + ingress (no model), and of
+    a predict sent straight to the yolo replica through a DeploymentHandle (decode + batch + model)."""
+    from ray import serve
+
+    lat: dict[str, list[float]] = {"proxy+ingress (GET /plugins)": [], "yolo replica via handle": []}
+    with httpx.Client(base_url=base, timeout=60) as c:
+        for _ in range(n):
+            t = time.perf_counter()
+            c.get("/plugins").raise_for_status()
+            lat["proxy+ingress (GET /plugins)"].append(time.perf_counter() - t)
+    handle = serve.get_deployment_handle("yolo", app_name="raysight").options(multiplexed_model_id=model_key)
+    for _ in range(n):
+        t = time.perf_counter()
+        handle.predict.remote(data, {"imgsz": imgsz}).result()
+        lat["yolo replica via handle"].append(time.perf_counter() - t)
+    out = {k: float(np.percentile(v, 50)) * 1000 for k, v in lat.items()}
+    print("  hops, p50: " + "   ".join(f"{k} {v:.1f} ms" for k, v in out.items()), flush=True)
+    return out
+
+
+def start_peer(weights: str, port: int) -> subprocess.Popen:
+    env = {**os.environ, "PEER_WEIGHTS": weights, "YOLO_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.peer_server:app", "--port", str(port),
+                             "--workers", "1", "--log-level", "warning"], cwd=ROOT, env=env)
+    for _ in range(300):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/docs", timeout=1).raise_for_status()
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the peer server did not start")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--size", type=int, default=640)
-    parser.add_argument("--imgsz", type=int, default=640)
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--wait", type=float, default=0.002)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--frames", type=int, default=96)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="torch threads, both sides")
-    parser.add_argument("--weights", default=None)
-    parser.add_argument("--json", default=None, help="also write the figures here")
-    args = parser.parse_args()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="128,640")
+    p.add_argument("--requests", type=int, default=48, help="requests per measurement")
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--frames", type=int, default=64)
+    p.add_argument("--weights", default=None)
+    p.add_argument("--config", default=str(ROOT / "serve_config.yaml"))
+    p.add_argument("--json", default=None)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="experiments only: override a yolo deployment option of the shipped config (YAML value)")
+    ns = p.parse_args()
 
     from raysight.settings import apply_process_env, ray_env
 
     apply_process_env()
     import ray
+    import torch
     from ray import serve
     from ultralytics import YOLO
 
@@ -165,65 +186,82 @@ def main() -> None:
     from raysight.settings import Settings
 
     workspace = Path(tempfile.mkdtemp(prefix="raysight_bench_"))
-    settings = {"workspace": str(workspace), "plugins": "yolo", "max_upload_mb": 200}
-    ctx = Platform.create(Settings(**settings))
-    weights = args.weights or str(workspace / "fresh.pt")
-    if not args.weights:
+    weights = ns.weights or str(workspace / "fresh.pt")
+    if not ns.weights:
         YOLO("yolov8n.yaml").save(weights)
+    data = bus_jpg()
+    shipped = yaml.safe_load(Path(ns.config).read_text())
+    app_args = shipped["applications"][0]["args"]
+    settings = {**(app_args.get("settings") or {}), "workspace": str(workspace), "plugins": "yolo",
+                "max_upload_mb": 200}
+    for item in ns.set:
+        key, _, value = item.partition("=")
+        app_args["models"]["yolo"][key] = yaml.safe_load(value)
+    serve_args = {"settings": settings, "ingress": app_args.get("ingress") or {},
+                  "models": {"yolo": app_args["models"]["yolo"]}}
+    ctx = Platform.create(Settings(**settings))
     model_id = models.register(ctx=ctx, plugin="yolo", task_type="detect", weights_path=weights, classes=[],
-                               name="bench", params={"imgsz": args.imgsz})["model_id"]
-    images = make_images(args.images, args.size)
-    print(f"{len(images)} images of {args.size}px, imgsz {args.imgsz}, torch threads {args.threads}, "
-          f"batch {args.batch} / wait {args.wait}s, {os.cpu_count()} CPUs")
-    figures: dict = {"config": vars(args)}
-    import torch
+                               name="bench", params={"imgsz": 640})["model_id"]
+    model_key = models.serving_key(ctx=ctx, model_id=model_id)[1]
+    sizes = [int(s) for s in ns.sizes.split(",")]
+    figures: dict = {"config": vars(ns), "serve_args": serve_args["models"], "load_start": os.getloadavg()}
+    print(f"bus.jpg 810x1080, {'untrained YOLOv8n' if not ns.weights else ns.weights}, {os.cpu_count()} CPUs, "
+          f"load {os.getloadavg()[0]:.2f}; yolo deployment as shipped: {serve_args['models']['yolo']}", flush=True)
 
-    torch.set_num_threads(args.threads)
     model = YOLO(weights)
-    model.predict([decode(b) for b in images[:2]], imgsz=args.imgsz, verbose=False, device="cpu")  # warm-up
-    torch.set_num_threads(args.threads)  # ultralytics' predictor set-up resets it to cpu_count - 1
-
-    ray.init(address="local", num_cpus=4, include_dashboard=False, logging_level="ERROR",
+    model.predict(decode(data), imgsz=640, verbose=False, device="cpu")
+    peer_port, port = free_port(), free_port()
+    peer = start_peer(weights, peer_port)
+    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR",
              runtime_env={"env_vars": ray_env()}, log_to_driver=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    serve.start(http_options={"host": "127.0.0.1", "port": port}, logging_config={"log_level": "WARNING"})
-    serve.run(build_app({
-        "settings": settings,
-        "ingress": {"num_cpus": 0.25},
-        "models": {"yolo": {"num_cpus": 1, "num_replicas": 1, "cpu_threads": args.threads,
-                            "max_batch_size": args.batch, "batch_wait_timeout_s": args.wait,
-                            "max_ongoing_requests": max(32, 2 * args.concurrency)}},
-    }), name="raysight", route_prefix="/")
-    base = f"http://127.0.0.1:{port}"
-    meters = {"a": Meter("(a) ultralytics in-process, 1 by 1"), "b": Meter("(b) platform over HTTP, concurrency 1"),
-              "d": Meter(f"(d) ultralytics in-process, batch {args.batch}"),
-              "c": Meter(f"(c) platform over HTTP, concurrency {args.concurrency}")}
+    # as `raysight serve` starts it (Serve's default logging: access logs on), and the app's own
+    # logging_config where serve_config.yaml gives one
+    serve.start(proxy_location=shipped.get("proxy_location", "EveryNode"),
+                http_options={**(shipped.get("http_options") or {}), "port": port})
+    serve.run(build_app(serve_args), name="raysight", route_prefix="/",
+              logging_config=shipped["applications"][0].get("logging_config"))
+    urls = {"platform": f"http://127.0.0.1:{port}/infer/{model_id}",
+            "peer": f"http://127.0.0.1:{peer_port}/infer/{model_id}"}
     try:
-        asyncio.run(over_http(base, model_id, images[:args.concurrency], args.concurrency, None))  # warm-up
-        # interleaved rounds: on a shared machine, load changes over time and would favour one side
-        for _ in range(args.rounds):
-            one_by_one(model, images, args.imgsz, meters["a"])
-            asyncio.run(over_http(base, model_id, images, 1, meters["b"]))
-            batched(model, images, args.imgsz, args.batch, meters["d"])
-            asyncio.run(over_http(base, model_id, images, args.concurrency, meters["c"]))
-        for key, meter in meters.items():
-            figures[key] = meter.row()
-        figures["video"] = video_bench(base, model_id, model, args.frames, args.size, args.batch, args.imgsz)
+        for size in sizes:
+            for url in urls.values():  # warm-up (model load, predictor set-up at this size)
+                asyncio.run(over_http(f"{url}?imgsz={size}", data, 2 * ns.concurrency, ns.concurrency))
+            print(f"imgsz {size} (load {os.getloadavg()[0]:.2f}):", flush=True)
+            fig = {"load": os.getloadavg()[0]}
+            n = ns.requests
+            for threads in sorted({ULTRALYTICS_THREADS, os.cpu_count() or 1}):
+                torch.set_num_threads(threads)
+                for batch in (1, 16):
+                    fig[f"inproc_{batch}_t{threads}"] = row(
+                        f"in-process {'sequential' if batch == 1 else 'batched 16'}, {threads} thr", n,
+                        *in_process(model, data, n, size, batch))
+            for name, url in urls.items():
+                for conc in (1, ns.concurrency):
+                    fig[f"{name}_c{conc}"] = row(f"{name} c{conc}", n, *asyncio.run(
+                        over_http(f"{url}?imgsz={size}", data, n, conc)))
+            fig["hops_ms"] = hops(f"http://127.0.0.1:{port}", model_key, data, size, n)
+            best = max(v["rps"] for k, v in fig.items() if k.startswith("inproc_"))
+            c = f"c{ns.concurrency}"
+            fig["ratios"] = {
+                "platform_c16/peer_c16": fig[f"platform_{c}"]["rps"] / fig[f"peer_{c}"]["rps"],
+                "platform_c1/peer_c1": fig["platform_c1"]["rps"] / fig["peer_c1"]["rps"],
+                "platform_c16/best_inprocess": fig[f"platform_{c}"]["rps"] / best,
+            }
+            print("  ratios: " + "   ".join(f"{k} {v:.3f}" for k, v in fig["ratios"].items())
+                  + "   (goals >= 1.2, >= 0.8, >= 0.8)", flush=True)
+            figures[f"imgsz_{size}"] = fig
+        if ns.frames:
+            figures["video"] = video_bench(f"http://127.0.0.1:{port}", model_id, model, ns.frames, 640)
         info = serve.get_deployment_handle("yolo", app_name="raysight").info.remote().result()
         figures["replica"] = {k: info[k] for k in ("device", "torch_threads", "stats")}
+        print(f"replica: {figures['replica']}   load at end {os.getloadavg()[0]:.2f}", flush=True)
     finally:
+        peer.terminate()
         serve.shutdown()
         ray.shutdown()
-    b_a = figures["b"]["throughput"] / figures["a"]["throughput"]
-    c_d = figures["c"]["throughput"] / figures["d"]["throughput"]
-    figures["ratios"] = {"b/a": b_a, "c/d": c_d, "stream/raw": figures["video"]["ratio"]}
-    print(f"ratios: b/a {b_a:.3f} (goal >= 0.9)   c/d {c_d:.3f} (goal >= 0.95)   "
-          f"stream/raw {figures['video']['ratio']:.3f} (goal >= 0.9)")
-    print(f"replica: {figures['replica']}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2))
+    figures["load_end"] = os.getloadavg()
+    if ns.json:
+        Path(ns.json).write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
 """Benchmark: the same YOLO job through the platform (services + Ray Train, cluster already up) and
-through ultralytics' own `model.train` in this environment. Prints both wall times and the ratio.
+through ultralytics' own `model.train` in this environment. Prints both wall times, the overhead
+(platform - plain, goal <= 5 s), the ratio (goal <= 1.05 at a ~3-minute job: --epochs 135), and the
+overhead split into a fixed part (job created -> first epoch done, minus plain's first epoch) and a
+per-epoch part (mean epoch time after the first, platform minus plain).
 
     python bench/training.py [--epochs 45] [--images 64] [--imgsz 128] [--batch 8]
 
@@ -51,8 +54,10 @@ def main() -> int:
     from ultralytics import YOLO
 
     torch.set_num_threads(ns.cpus)
-    started = time.monotonic()
+    started = plain_started = time.monotonic()
     model = YOLO("yolov8n.yaml")
+    plain_epochs: list[float] = []
+    model.add_callback("on_fit_epoch_end", lambda _t: plain_epochs.append(time.monotonic()))
     model.train(data=data_yaml, epochs=ns.epochs, imgsz=ns.imgsz, batch=ns.batch, device="cpu", amp=False,
                 verbose=False, project=str(root / "plain"), name="yolo", exist_ok=True, **params)
     plain = time.monotonic() - started
@@ -65,8 +70,10 @@ def main() -> int:
     started = time.monotonic()
     job_id = training.create_job(ctx=ctx, dataset_id=ds["dataset_id"], model_name="yolov8n.pt", epochs=ns.epochs,
                                  imgsz=ns.imgsz, batch=ns.batch, params=params)["job_id"]
+    platform_epochs: dict[int, float] = {}
     while (job := training.get_job(ctx=ctx, job_id=job_id))["status"] in ("queued", "running"):
-        time.sleep(0.2)
+        platform_epochs.setdefault(int(job["epoch"] or 0), time.monotonic())
+        time.sleep(0.05)
     platform = time.monotonic() - started
     assert job["status"] == "completed", job
     from raysight.services import models
@@ -76,7 +83,18 @@ def main() -> int:
     print(f"YOLO {ns.epochs} epochs, {ns.images} images at {ns.imgsz}px, batch {ns.batch}, {ns.cpus} CPUs")
     print(f"ultralytics model.train : {plain:7.1f} s  (mAP50 {plain_map:.3f})")
     print(f"raysight (Ray Train job): {platform:7.1f} s  (mAP50 {platform_map:.3f})")
-    print(f"ratio platform / plain  : {platform / plain:7.2f}")
+    print(f"ratio platform / plain  : {platform / plain:7.2f}   (goal <= 1.05 at a ~3-minute job)")
+    print(f"overhead platform-plain : {platform - plain:7.1f} s  (goal <= 5 s)")
+    done = sorted((e, t) for e, t in platform_epochs.items() if e >= 1)
+    if len(done) >= 2 and len(plain_epochs) >= 2:
+        p_first = plain_epochs[0] - plain_started
+        p_epoch = (plain_epochs[-1] - plain_epochs[0]) / (len(plain_epochs) - 1)
+        r_first = done[0][1] - started
+        r_epoch = (done[-1][1] - done[0][1]) / (done[-1][0] - done[0][0])
+        print(f"first epoch done after  : plain {p_first:6.1f} s, platform {r_first:6.1f} s -> fixed start-up "
+              f"{r_first - p_first:5.1f} s")
+        print(f"per epoch (after first) : plain {p_epoch:6.2f} s, platform {r_epoch:6.2f} s -> "
+              f"{r_epoch - p_epoch:+.2f} s/epoch ({100 * (r_epoch / p_epoch - 1):+.1f} %)")
     return 0
 
 

@@ -54,8 +54,11 @@ def predict(model: LoadedYolo, images: list[np.ndarray], options: PredictOptions
     """One list of detections per image; boxes in the input image's pixels."""
     if not images:
         return []
-    # ultralytics takes numpy images as BGR (what cv2.imread gives)
-    bgr = [np.ascontiguousarray(im[..., ::-1]) for im in images]
+    # ultralytics takes numpy images as BGR (what cv2.imread gives); cv2's swap is ~3x faster than a
+    # numpy reversed copy (~2 ms of a 128 px predict's ~8 ms on an 810x1080 photo)
+    import cv2
+
+    bgr = [cv2.cvtColor(np.ascontiguousarray(im), cv2.COLOR_RGB2BGR) for im in images]
     results = model.model.predict(
         bgr,
         conf=float(options.conf),

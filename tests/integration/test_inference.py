@@ -216,6 +216,10 @@ def test_errors(http: httpx.Client, fresh_yolo: str) -> None:
     assert r.status_code == 400 and "detail" in r.json()
     r = http.post(f"/infer/{fresh_yolo}", files={"file": ("x.txt", b"hello", "text/plain")})
     assert r.status_code == 400
+    # a readable header with corrupt pixel data passes the ingress's probe; the replica's decode refuses it
+    broken = png()[:64] + b"\x00" * 64
+    r = http.post(f"/infer/{fresh_yolo}", files={"file": ("b.png", broken, "image/png")})
+    assert r.status_code == 400 and "corrupt" in r.json()["detail"]
     r = http.post("/infer/model_does_not_exist", files=good)
     assert r.status_code == 404 and "detail" in r.json()
     r = http.post(f"/infer/{fresh_yolo}", files=good, data={"conf": "1.5"})

@@ -2,8 +2,11 @@
 ctx.model_handles are called). Errors coming back from Ray become domain errors in `_call`, the one
 place that knows what Ray's failures look like.
 
-Images are decoded and validated in the ingress (services.images); images larger than
-images.MAX_INFER_PIXELS are downscaled before they travel to a replica and their boxes scaled back.
+Images are validated in the ingress (services.images). The native /infer routes send the upload's
+encoded bytes to the replica, which decodes them (a JPEG is ~10-40x smaller than its pixels, and the
+decode runs beside the model instead of in the ingress, measured in bench/serving.py); other callers send
+decoded arrays. Either way images larger than images.MAX_INFER_PIXELS are downscaled before the model
+sees them and their boxes scaled back.
 """
 
 from __future__ import annotations
@@ -247,13 +250,32 @@ async def infer_uploads(
     if not files:
         raise Invalid("no image given")
     resolved = [(m, *resolve(ctx=ctx, model_id=m)) for m in model_ids]
-    uploads = [await store_image(ctx=ctx, data=data) for data in files]
+    # header only (Invalid / TooLarge before anything travels); the replica decodes the bytes
+    infos = [probe(data, max_decode_pixels=ctx.settings.max_image_pixels) for data in files]
+    paths = [ctx.workspace.new_upload_path("infer", info.suffix) for info in infos]
+    # the uploads are written while the models work; the answer waits for both, so its paths exist
+    writing = asyncio.ensure_future(asyncio.to_thread(_store_all, ctx, paths, files))
+    jobs = [(m, ctx.workspace.relative(path), predict_encoded(ctx=ctx, backend=b, model_key=k, data=data, opts=opts))
+            for m, b, k in resolved for path, data in zip(paths, files, strict=True)]
+    try:
+        detections = await asyncio.gather(*(j[2] for j in jobs))
+    finally:
+        await writing
+    return [{"model_id": m, "image_path": rel, "detections": d}
+            for (m, rel, _), d in zip(jobs, detections, strict=True)]
 
-    async def one(backend: str, key: str, up: Upload) -> list[dict[str, Any]]:
-        dets = await predict_keyed(ctx=ctx, backend=backend, model_key=key, image=up.image, opts=opts)
-        return scale_boxes(dets, up.scale)
 
-    jobs = [(m, up, one(b, k, up)) for m, b, k in resolved for up in uploads]
-    detections = await asyncio.gather(*(j[2] for j in jobs))
-    return [{"model_id": m, "image_path": up.image_path, "detections": d}
-            for (m, up, _), d in zip(jobs, detections, strict=True)]
+def _store_all(ctx: Platform, paths: list[Any], files: list[bytes]) -> None:
+    for path, data in zip(paths, files, strict=True):
+        path.write_bytes(data)
+    retention.maybe_sweep_uploads(ctx=ctx)
+
+
+async def predict_encoded(
+    *, ctx: Platform, backend: str, model_key: str, data: bytes, opts: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One encoded image (already probed) through a resolved model: the replica decodes it and
+    answers with boxes in the image's own pixels."""
+    handle = _handle(ctx, backend).options(multiplexed_model_id=model_key)
+    _note_device(ctx, backend)
+    return await _call(handle.predict.remote(data, opts))

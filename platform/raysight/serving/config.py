@@ -23,8 +23,7 @@ class ModelDeploymentOptions:
     # custom Ray resources per replica, to pin a family to labelled nodes (e.g. {"gpu_pool_a": 1})
     resources: dict[str, float] = field(default_factory=dict)
     num_replicas: int | None = None
-    # torch intra-op threads of a CPU replica; None = what Ray granted (round(num_cpus), at least 1).
-    # A CPU-only box with one busy model does best with its core count here.
+    # torch intra-op threads of a CPU replica; None = the cores this process may run on (see torch_threads)
     cpu_threads: int | None = None
     # how often each replica drops registry models that were deleted or updated (0 = never)
     reconcile_interval_s: float = 10.0
@@ -42,6 +41,22 @@ class ModelDeploymentOptions:
         if opts.num_replicas is not None:
             opts.autoscaling_config = None
         return opts
+
+    def torch_threads(self, device: str) -> int:
+        """torch intra-op threads: cpu_threads if set; on CPU otherwise the node's cores less one (at
+        least 1), like ultralytics' own default. num_cpus is a scheduling share (Ray does not pin a
+        replica to cores), so round(num_cpus) would give 1 thread on any node; all cores is worse:
+        the Serve proxy and the ingress need a core too, and OpenMP threads that find their core busy
+        spin (on a loaded 2-core box, 2 threads ran 10x slower than 1, bench/serving.py). On a GPU the
+        CPU side only feeds the device: round(num_cpus) threads (at least 1)."""
+        if self.cpu_threads:
+            return int(self.cpu_threads)
+        if device == "cpu":
+            import os
+
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            return max(1, cores - 1)
+        return max(1, round(self.num_cpus))
 
     def placed(self, cluster_gpus: float) -> ModelDeploymentOptions:
         """The same options with the GPU share dropped where the cluster has no GPU: a replica that

@@ -93,8 +93,8 @@ class ModelDeployment:
         self.device = pick_device(self.options.num_gpus)
         # Model calls run on these threads. torch's intra-op thread count is per OS thread (OpenMP)
         # and libraries change it (ultralytics sets cpu_count - 1 when it sets up a predictor), so it
-        # is set before every call: cpu_threads, else what Ray granted (num_cpus, at least 1).
-        self._threads = int(self.options.cpu_threads or max(1, round(self.options.num_cpus)))
+        # is set before every call (ModelDeploymentOptions.torch_threads).
+        self._threads = self.options.torch_threads(self.device)
         # Model calls (predict, run) go to one thread on CPU: one OpenMP team, no oversubscription when two
         # models of this replica are busy at once. Loads have their own threads, so the first request for a
         # model never waits behind another model's work (nor blocks it).
@@ -179,12 +179,26 @@ class ModelDeployment:
 
     # -- the interface callers use -------------------------------------------------------------
     async def predict(self, image: Any, options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """One RGB uint8 image -> its detections (as dicts). Concurrent calls are batched."""
+        """One RGB uint8 image, or an encoded image's bytes (decoded here, beside the model, boxes in
+        its own pixels) -> its detections (as dicts). Concurrent calls are batched."""
+        scale = 1.0
+        if isinstance(image, bytes):
+            image, scale = await self._decode(image)
         holder = await self._model()
         result = await self._predict_batch(holder, image, dict(options or {}))
         if isinstance(result, _Failed):
             raise result.exc
+        if scale != 1.0:
+            from raysight.services.inference import scale_boxes
+
+            scale_boxes(result, scale)
         return result
+
+    async def _decode(self, data: bytes) -> tuple[Any, float]:
+        from raysight.services.images import MAX_INFER_PIXELS, decode_sized
+
+        return await asyncio.to_thread(decode_sized, data, max_pixels=MAX_INFER_PIXELS,
+                                       max_decode_pixels=self.settings.max_image_pixels)
 
     async def run(self, op: str, payload: dict[str, Any]) -> Any:
         """A family-specific operation on the request's model (backend.run), in a thread."""
