@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +50,9 @@ def image_page(path: Path) -> Page:
     return Page(number=1, image=image, scale=scale)
 
 
-def pdf_page_count(path: Path) -> int:
+@contextmanager
+def _pdf(path: Path) -> Iterator[Any]:
+    """The open PDF document, under the process-wide PDFium lock; Invalid if it cannot be opened."""
     import pypdfium2 as pdfium
 
     with _pdfium:
@@ -57,20 +61,21 @@ def pdf_page_count(path: Path) -> int:
         except pdfium.PdfiumError as exc:
             raise Invalid(f"the PDF cannot be opened: {exc}") from exc
         try:
-            return len(doc)
+            yield doc
         finally:
             doc.close()
+
+
+def pdf_page_count(path: Path) -> int:
+    with _pdf(path) as doc:
+        return len(doc)
 
 
 def render_pdf_page(path: Path, index: int) -> Page:
     """Page `index` (0-based) of a PDF rendered at PDF_SCALE."""
     import pypdfium2 as pdfium
 
-    with _pdfium:
-        try:
-            doc = pdfium.PdfDocument(str(path))
-        except pdfium.PdfiumError as exc:
-            raise Invalid(f"the PDF cannot be opened: {exc}") from exc
+    with _pdf(path) as doc:
         try:
             page = doc[index]
             try:
@@ -80,8 +85,6 @@ def render_pdf_page(path: Path, index: int) -> Page:
                 page.close()
         except pdfium.PdfiumError as exc:
             raise Invalid(f"page {index + 1} of the PDF cannot be rendered: {exc}") from exc
-        finally:
-            doc.close()
     return Page(number=index + 1, image=image, scale=1.0, dpi=round(72 * PDF_SCALE))
 
 
