@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
 from raysight.context import Platform
-from raysight.errors import Conflict, Invalid, NotFound, TooLarge, Unprocessable, public_message
+from raysight.errors import Conflict, Invalid, NotFound, Unprocessable, public_message
 from raysight.services.dataset_formats import detect_and_parse
 from raysight.services.dataset_limits import DatasetLimits
 from raysight.services.dataset_split import check_ratio, split_items, write_version
@@ -56,12 +56,6 @@ def new_id(prefix: str) -> str:
 
 
 # -- upload ----------------------------------------------------------------------------------------------
-
-
-def check_upload_length(*, ctx: Platform, content_length: str | None) -> None:
-    """Refuse an upload whose declared size is already over the limit, before its body is read."""
-    if content_length and content_length.isdigit() and int(content_length) > ctx.settings.max_upload_bytes + 64 * 1024:
-        raise TooLarge(f"upload exceeds the limit of {ctx.settings.max_upload_mb} MB")
 
 
 async def upload(*, ctx: Platform, filename: str, read: Callable[[int], Awaitable[bytes]]) -> dict[str, Any]:

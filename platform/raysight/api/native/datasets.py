@@ -83,7 +83,6 @@ class OkResponse(BaseModel):
 @router.post("/datasets/upload", response_model=UploadResponse, openapi_extra=_UPLOAD_DOC)
 async def upload_dataset(request: Request, ctx: Platform = Depends(platform)) -> dict[str, Any]:
     """Upload a dataset ZIP (multipart field `file`). Unsafe or oversized archives are refused whole."""
-    datasets.check_upload_length(ctx=ctx, content_length=request.headers.get("content-length"))
     form = await request.form()
     try:
         file = form.get("file")

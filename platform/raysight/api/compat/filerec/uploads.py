@@ -11,7 +11,6 @@ from starlette.datastructures import UploadFile
 
 from raysight.context import Platform
 from raysight.errors import Invalid
-from raysight.services import datasets
 
 
 @asynccontextmanager
@@ -20,7 +19,6 @@ async def uploaded(request: Request, ctx: Platform, what: str) -> AsyncIterator[
     single file field is accepted."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise Invalid(f"send {what} as multipart/form-data (field 'file')")
-    datasets.check_upload_length(ctx=ctx, content_length=request.headers.get("content-length"))
     form = await request.form()
     try:
         files = [v for v in form.values() if isinstance(v, UploadFile)]
