@@ -5,6 +5,7 @@ loop's per-file reporting when no recognizer deployment exists."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -201,3 +202,25 @@ def test_training_tasks_beside_recognition_tasks(client) -> None:
     envelope(client.post("/task/cancel_task", json={"task_id": job_id}), "1003")
     envelope(client.post("/task/delete_task", json={"task_id": job_id}), "1000")
     envelope(client.get("/task/single_task", params={"task_id": job_id}), "1002")
+
+
+def test_page_sizes_are_capped(tmp_path: Path) -> None:
+    """A PDF page's size is the file's word: a 100 x 100 inch page renders within MAX_INFER_PIXELS, not
+    at 144 dpi (207 MP); an image file over RAYSIGHT_MAX_IMAGE_PIXELS is refused before it is decoded."""
+    from PIL import Image
+
+    from raysight.errors import TooLarge
+    from raysight.services.filerec import documents
+    from raysight.services.images import MAX_INFER_PIXELS
+
+    pdf = tmp_path / "huge.pdf"
+    Image.new("RGB", (100, 100), (255, 255, 255)).save(pdf, "PDF", resolution=1.0)  # 7200 x 7200 pt
+    page = documents.render_pdf_page(pdf, 0)
+    height, width = page.image.shape[:2]
+    assert width * height <= MAX_INFER_PIXELS and width > 1000
+    assert page.dpi == round(72 * width / 7200)
+    png = tmp_path / "big.png"
+    Image.new("RGB", (400, 300)).save(png)
+    assert documents.image_page(png, max_decode_pixels=200_000).image.shape[:2] == (300, 400)
+    with pytest.raises(TooLarge):
+        documents.image_page(png, max_decode_pixels=100_000)

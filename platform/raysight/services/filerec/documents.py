@@ -6,6 +6,7 @@ holds one process-wide lock.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,9 +45,10 @@ def kind_of(path: Path) -> str:
     return OTHER
 
 
-def image_page(path: Path) -> Page:
-    """The single page of an image file (Invalid if it cannot be decoded)."""
-    image, scale = decode_sized(path.read_bytes(), max_pixels=MAX_INFER_PIXELS)
+def image_page(path: Path, *, max_decode_pixels: int) -> Page:
+    """The single page of an image file (Invalid if it cannot be decoded, TooLarge above
+    `max_decode_pixels`, RAYSIGHT_MAX_IMAGE_PIXELS)."""
+    image, scale = decode_sized(path.read_bytes(), max_pixels=MAX_INFER_PIXELS, max_decode_pixels=max_decode_pixels)
     return Page(number=1, image=image, scale=scale)
 
 
@@ -71,21 +73,29 @@ def pdf_page_count(path: Path) -> int:
         return len(doc)
 
 
-def render_pdf_page(path: Path, index: int) -> Page:
-    """Page `index` (0-based) of a PDF rendered at PDF_SCALE."""
+def render_scale(width_pt: float, height_pt: float, max_pixels: int) -> float:
+    """PDF_SCALE, lowered so that a page of that size (in points) renders to at most `max_pixels`:
+    a page's size is the file's word, and a huge one would otherwise allocate any bitmap it asks for."""
+    area = max(width_pt, 1.0) * max(height_pt, 1.0)
+    return min(PDF_SCALE, math.sqrt(max_pixels / area))
+
+
+def render_pdf_page(path: Path, index: int, *, max_pixels: int = MAX_INFER_PIXELS) -> Page:
+    """Page `index` (0-based) of a PDF rendered at PDF_SCALE (less for pages above `max_pixels`)."""
     import pypdfium2 as pdfium
 
     with _pdf(path) as doc:
         try:
             page = doc[index]
             try:
-                bitmap = page.render(scale=PDF_SCALE)
+                scale = render_scale(*page.get_size(), max_pixels)
+                bitmap = page.render(scale=scale)
                 image = np.asarray(bitmap.to_pil().convert("RGB")).copy()
             finally:
                 page.close()
         except pdfium.PdfiumError as exc:
             raise Invalid(f"page {index + 1} of the PDF cannot be rendered: {exc}") from exc
-    return Page(number=index + 1, image=image, scale=1.0, dpi=round(72 * PDF_SCALE))
+    return Page(number=index + 1, image=image, scale=1.0, dpi=round(72 * scale))
 
 
 def page_indexes(count: int) -> Iterator[int]:

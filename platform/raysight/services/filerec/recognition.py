@@ -157,7 +157,8 @@ async def _read_file(ctx: Platform, task_id: str, path: Path, entry: dict[str, A
         return
     entry["status"] = RUNNING
     if kind == documents.IMAGE:
-        page = await asyncio.to_thread(documents.image_page, path)
+        page = await asyncio.to_thread(documents.image_page, path,
+                                         max_decode_pixels=ctx.settings.max_image_pixels)
         entry["pages"] = [await recognizers.read_page(ctx=ctx, recognizer=recognizer, page=page)]
     else:
         count = await asyncio.to_thread(documents.pdf_page_count, path)
