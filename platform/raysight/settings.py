@@ -126,7 +126,16 @@ class Settings(BaseSettings):
     # nodes (`ray start --resources '{"trainer": 4}'`), as JSON: {"trainer": 1}
     train_worker_resources: dict[str, float] = Field(default_factory=dict)
 
+    # -- server folders (PaddleX / AutoSele imports): a request may name a folder on the server only if it
+    # lies under one of these roots (os.pathsep- or comma-separated); empty = no server folder is allowed
+    import_roots: str = Field(default="", description="folders whose contents requests may import from or write to")
+
     # -- derived values -------------------------------------------------
+    @property
+    def import_root_list(self) -> list[Path]:
+        parts = [p.strip() for chunk in self.import_roots.split(",") for p in chunk.split(os.pathsep)]
+        return [Path(p).expanduser().resolve() for p in parts if p]
+
     @property
     def workspace_dir(self) -> Path:
         return self.workspace.expanduser().resolve()
