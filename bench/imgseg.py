@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from raysight.context import Platform  # noqa: E402
 from raysight.services.imgseg import ingest  # noqa: E402
+from raysight.serving.predictor import ServePredictor  # noqa: E402
 from raysight.settings import Settings  # noqa: E402
 from raysight_ocr.backend import OcrBackend  # noqa: E402
 from raysight_sam.backend import SamBackend  # noqa: E402
@@ -29,7 +30,7 @@ from tests.imgseg_gen import screenshot  # noqa: E402
 
 
 class LocalHandle:
-    """What services.inference needs of a DeploymentHandle: options(...).run.remote(op, payload)."""
+    """What ServePredictor needs of a DeploymentHandle here: options(...).run.remote(op, payload)."""
 
     def __init__(self, backend: Any, device: str, models: dict[str, Any] | None = None, key: str = "") -> None:
         self.backend, self.device, self.models, self.key = backend, device, {} if models is None else models, key
@@ -56,9 +57,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     ctx = Platform.create(Settings(workspace=Path(tempfile.mkdtemp(prefix="imgseg_bench_"))))
-    ctx.model_handles = {"sam": LocalHandle(SamBackend(), args.device), "ocr": LocalHandle(OcrBackend(), args.device)}
+    handles = {"sam": LocalHandle(SamBackend(), args.device), "ocr": LocalHandle(OcrBackend(), args.device)}
+    ctx.predictor = ServePredictor(handles)
     image, _ = screenshot(1280, 720)
-    sam, ocr = ctx.model_handles["sam"], ctx.model_handles["ocr"]
+    sam, ocr = handles["sam"], handles["ocr"]
     out: dict[str, Any] = {}
 
     async def run() -> None:

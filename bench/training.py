@@ -39,8 +39,8 @@ def main() -> int:
     import torch
 
     from raysight.context import Platform
+    from raysight.runtime import attach_trainer
     from raysight.services import datasets, training
-    from raysight.training.client import TrainerClient
     from tests.datagen import reader_over, write_yolo_zip
 
     root = Path(tempfile.mkdtemp(prefix="raysight_bench_"))
@@ -65,7 +65,7 @@ def main() -> int:
 
     ray.init(num_cpus=ns.cpus, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
              runtime_env={"env_vars": ray_env()})
-    client = TrainerClient.attach(ctx)
+    client = attach_trainer(ctx)
     ray.get(client.actor().warmed.remote())  # a platform that is up and idle when the job arrives
     started = time.monotonic()
     job_id = training.create_job(ctx=ctx, dataset_id=ds["dataset_id"], model_name="yolov8n.pt", epochs=ns.epochs,

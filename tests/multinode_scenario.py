@@ -76,11 +76,11 @@ def prepared_dataset(ctx: Platform, folder: Path) -> str:
 
 
 def platform(folder: Path, **settings: Any) -> Platform:
-    from raysight.training.client import TrainerClient
+    from raysight.runtime import attach_trainer
 
     ctx = Platform.create(Settings(workspace=folder, plugins="resnet", train_cpus_per_worker=1,
                                    train_worker_resources={"trainer": 1}, **settings))
-    TrainerClient.attach(ctx)
+    attach_trainer(ctx)
     return ctx
 
 

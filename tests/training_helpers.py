@@ -15,10 +15,10 @@ from raysight.settings import Settings
 
 def make_ctx(tmp_path: Path, **settings: Any) -> Iterator[Platform]:
     """Yield a Platform on `tmp_path/ws` with its supervisor attached; shut both down after."""
-    from raysight.training.client import TrainerClient
+    from raysight.runtime import attach_trainer
 
     ctx = Platform.create(Settings(workspace=tmp_path / "ws", **settings))
-    client = TrainerClient.attach(ctx)
+    client = attach_trainer(ctx)
     yield ctx
     client.shutdown()
     ctx.close()

@@ -14,7 +14,7 @@ import pytest
 from bench.load import fire, png
 from raysight.context import Platform
 from raysight.errors import Busy
-from raysight.services.inference import _domain
+from raysight.serving.predictor import domain_error as _domain
 from raysight.settings import Settings
 from tests.integration.test_inference import register_resnet
 

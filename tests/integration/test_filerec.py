@@ -209,26 +209,27 @@ def test_liveness_follows_stopped_workers(server, tmp_path) -> None:
     from ray import serve
 
     from raysight.context import Platform
+    from raysight.runtime import attach_trainer, model_catalog
     from raysight.services.filerec import monitor
     from raysight.serving.app import opts_to_args
     from raysight.serving.config import ModelDeploymentOptions
     from raysight.serving.model_deployment import ModelDeployment
+    from raysight.serving.predictor import ServePredictor
     from raysight.settings import Settings
-    from raysight.training.client import TrainerClient
 
     ctx = Platform.create(Settings(workspace=tmp_path / "ws"))
     try:
         opts = ModelDeploymentOptions.from_args({"num_cpus": 0.1, "num_replicas": 1}).placed(0.0)
         app = ModelDeployment.options(name="filerec_probe_ocr", **opts.deployment_kwargs()).bind(
-            "ocr", ctx.settings.as_args(), opts_to_args(opts))
-        ctx.model_handles["ocr"] = serve.run(app, name="filerec-probe", route_prefix=None)
+            "ocr", ctx.settings.as_args(), opts_to_args(opts), model_catalog)
+        ctx.predictor = ServePredictor({"ocr": serve.run(app, name="filerec-probe", route_prefix=None)})
         detect = _until(lambda: asyncio.run(monitor.detect_worker(ctx=ctx)), True)
         assert detect["deployment"] == "ocr" and detect["replica"]["backend"] == "ocr"
         serve.delete("filerec-probe")
         gone = _until(lambda: asyncio.run(monitor.detect_worker(ctx=ctx)), False)
         assert "ocr" in gone["reason"]
 
-        trainer = TrainerClient.attach(ctx)
+        trainer = attach_trainer(ctx)
         assert monitor.training_worker(ctx=ctx)["alive"] is True
         trainer.shutdown()
         stopped = _until(lambda: monitor.training_worker(ctx=ctx), False)
@@ -236,6 +237,6 @@ def test_liveness_follows_stopped_workers(server, tmp_path) -> None:
     finally:
         if "filerec-probe" in serve.status().applications:
             serve.delete("filerec-probe")
-        if ctx.extras.get("trainer") is not None:
-            ctx.extras["trainer"].shutdown()
+        if ctx.job_runner is not None:
+            ctx.job_runner.shutdown()
         ctx.close()

@@ -330,12 +330,13 @@ def test_video_stream_stops_when_the_client_leaves(
 def lru_handle(server: str, serve_workspace: Path) -> Iterator[Any]:
     from ray import serve
 
+    from raysight.runtime import model_catalog
     from raysight.serving.model_deployment import ModelDeployment
 
     opts = {"num_cpus": 0.1, "num_replicas": 1, "max_num_models_per_replica": 2, "max_batch_size": 4,
             "reconcile_interval_s": 0.5}
     app = ModelDeployment.options(name="yolo_lru", num_replicas=1, ray_actor_options={"num_cpus": 0.1}).bind(
-        "yolo", Settings(workspace=serve_workspace).as_args(), opts)
+        "yolo", Settings(workspace=serve_workspace).as_args(), opts, model_catalog)
     handle = serve.run(app, name="lru_test", route_prefix=None)
     yield handle
     serve.delete("lru_test")
@@ -406,10 +407,12 @@ def test_delete_evicts_everywhere(lru_handle: Any, registry: Platform, server: s
     with registry.db.session() as s:
         s.delete(s.get(Model, model_id))
 
-    # the immediate half: services.inference.evict through the handles
+    # the immediate half: services.models.evict through the Predictor port over the handles
+    from raysight.serving.predictor import ServePredictor
+
     ctx = Platform.create(Settings(workspace=registry.settings.workspace), migrate=False)
-    ctx.model_handles = {"yolo": main}
-    asyncio.run(inference.evict(ctx=ctx, model_id=model_id))
+    ctx.predictor = ServePredictor({"yolo": main})
+    asyncio.run(models.evict(ctx=ctx, model_id=model_id))
     assert not any(k.startswith(model_id) for k in main.info.remote().result()["loaded_models"])
     # the reliable half: every replica reconciles against the registry by itself
     deadline = time.monotonic() + 10

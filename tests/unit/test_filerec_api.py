@@ -210,8 +210,8 @@ def test_page_sizes_are_capped(tmp_path: Path) -> None:
     from PIL import Image
 
     from raysight.errors import TooLarge
+    from raysight.imaging import MAX_INFER_PIXELS
     from raysight.services.filerec import documents
-    from raysight.services.images import MAX_INFER_PIXELS
 
     pdf = tmp_path / "huge.pdf"
     Image.new("RGB", (100, 100), (255, 255, 255)).save(pdf, "PDF", resolution=1.0)  # 7200 x 7200 pt

@@ -1,4 +1,4 @@
-"""services.images: decoding, validation and downscaling of uploaded images."""
+"""raysight.imaging: decoding, validation and downscaling of uploaded images."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from raysight import imaging as images
 from raysight.errors import Invalid, TooLarge
-from raysight.services import images
 
 
 def _encode(im: Image.Image, fmt: str) -> bytes:

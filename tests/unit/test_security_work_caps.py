@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -38,11 +39,24 @@ def _prepared(ctx: Platform, tmp_path: Path) -> str:
     return str(ds)
 
 
+class TwoCpuCluster:
+    """The Cluster port of a 2-CPU Ray cluster (what ray.cluster_resources() says there)."""
+
+    def resources(self) -> dict[str, float]:
+        return {"CPU": 2.0}
+
+    def probe(self, component: str) -> dict[str, Any]:
+        return {"ok": True}
+
+    def dashboard_url(self) -> str | None:
+        return None
+
+
 def test_worker_caps(capped: Platform, tmp_path: Path) -> None:
     ds = _prepared(capped, tmp_path)
     with pytest.raises(Unprocessable, match="RAYSIGHT_MAX_DATA_WORKERS"):
         training.create_job(ctx=capped, dataset_id=ds, epochs=1, params={"workers": 64})
-    capped.extras["cluster_resources"] = lambda: {"CPU": 2.0}  # what ray.cluster_resources() says
+    capped.cluster = TwoCpuCluster()
     with pytest.raises(Unprocessable, match=r"\[1, 2\]"):
         training.create_job(ctx=capped, dataset_id=ds, epochs=1, params={"num_workers": 3})
     ok = training.create_job(ctx=capped, dataset_id=ds, epochs=1, params={"num_workers": 2, "workers": 4})

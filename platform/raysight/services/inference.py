@@ -1,18 +1,16 @@
-"""Inference through the model deployments (no ray import: only methods of the handles in
-ctx.model_handles are called). Errors coming back from Ray become domain errors in `_call`, the one
-place that knows what Ray's failures look like.
+"""Inference through the model deployments, reached through the Predictor port (`ctx.predictor`,
+serving/predictor.py; Ray's failures arrive here as domain errors already).
 
-Images are validated in the ingress (services.images). The native /infer routes send the upload's
+Images are validated in the ingress (raysight.imaging). The native /infer routes send the upload's
 encoded bytes to the replica, which decodes them (a JPEG is ~10-40x smaller than its pixels, and the
 decode runs beside the model instead of in the ingress, measured in bench/serving.py); other callers send
-decoded arrays. Either way images larger than images.MAX_INFER_PIXELS are downscaled before the model
+decoded arrays. Either way images larger than imaging.MAX_INFER_PIXELS are downscaled before the model
 sees them and their boxes scaled back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,55 +20,18 @@ import numpy as np
 
 from raysight.backend import Operation
 from raysight.context import Platform
-from raysight.errors import Busy, Invalid, NotFound, RaysightError, Timeout, TooLarge, Unavailable, Unprocessable
+from raysight.errors import Invalid, TooLarge, Unavailable, Unprocessable
+from raysight.imaging import MAX_INFER_PIXELS, decode_sized, fit_pixels, probe, scale_boxes
+from raysight.ports import Predictor
 from raysight.services import models, retention
-from raysight.services.images import MAX_INFER_PIXELS, decode_sized, fit_pixels, probe
 
 log = logging.getLogger(__name__)
 
-# Ray's failures that mean "cannot serve now" (matched by class name: services import no ray).
-_UNAVAILABLE = {
-    "DeploymentUnavailableError", "RayActorError", "ActorDiedError",
-    "ActorUnavailableError", "RaySystemError", "ObjectLostError", "OwnerDiedError", "WorkerCrashedError",
-    "NodeDiedError", "RayServeException",
-}
-_TIMEOUT = {"GetTimeoutError", "RequestTimeoutError", "TimeoutError"}
-_KEYS = "inference_keys"  # ctx.extras: model_id -> {(backend, key)} this process has sent requests for
 
-
-def _domain(exc: BaseException) -> RaysightError:
-    """A Ray (or replica) failure as a domain error."""
-    if isinstance(exc, RaysightError):
-        return exc
-    cause = getattr(exc, "cause", None)  # RayTaskError carries the replica's exception
-    if isinstance(cause, RaysightError):
-        return cause
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if "BackPressureError" in names:  # the deployment's max_queued_requests is reached
-        return Busy(f"the model service is busy ({exc}); retry shortly",
-                    retry_after_s=getattr(exc, "retry_after_s", None) or 1.0)
-    if names & _TIMEOUT:
-        return Timeout("the model took too long to answer")
-    if names & _UNAVAILABLE:
-        return Unavailable(f"the model service is unavailable ({type(exc).__name__})")
-    log.error("inference call failed: %r", exc)
-    return Unavailable(f"inference failed: {type(exc).__name__}")
-
-
-async def _call(awaitable: Awaitable[Any]) -> Any:
-    try:
-        return await awaitable
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        raise _domain(exc) from None
-
-
-def _handle(ctx: Platform, backend: str) -> Any:
-    handle = ctx.model_handles.get(backend)
-    if handle is None:
-        raise Unavailable(f"no model deployment for '{backend}' (is the platform running under Ray Serve?)")
-    return handle
+def _predictor(ctx: Platform) -> Predictor:
+    if ctx.predictor is None:
+        raise Unavailable("no model deployments in this process (is the platform running under Ray Serve?)")
+    return ctx.predictor
 
 
 def options(*, conf: float = 0.25, iou: float = 0.7, imgsz: int | None = None) -> dict[str, Any]:
@@ -94,37 +55,23 @@ def resolve(*, ctx: Platform, model_id: str) -> tuple[str, str]:
         raise Unavailable(f"the '{backend_name}' plugin of model '{model_id}' is not loaded") from exc
     if not backend.supports(Operation.PREDICT):
         raise Invalid(f"model '{model_id}' ({backend_name}) has no predict")
-    ctx.extras.setdefault(_KEYS, {}).setdefault(model_id, set()).add((backend_name, key))
     return backend_name, key
 
 
 async def call(*, ctx: Platform, backend: str, model_key: str, op: str, payload: dict[str, Any]) -> Any:
     """A family-specific operation (backend.run) on the replica that holds `model_key`."""
-    handle = _handle(ctx, backend).options(multiplexed_model_id=model_key)
-    return await _call(handle.run.remote(op, payload))
+    return await _predictor(ctx).run(backend, model_key, op, payload)
 
 
 async def predict_keyed(
     *, ctx: Platform, backend: str, model_key: str, image: np.ndarray, opts: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """One image through a resolved model (batched on the replica with concurrent calls)."""
-    handle = _handle(ctx, backend).options(multiplexed_model_id=model_key)
-    _note_device(ctx, backend)
+    predictor = _predictor(ctx)
     small = fit_pixels(image, MAX_INFER_PIXELS)
-    dets = await _call(handle.predict.remote(small, opts))
+    dets = await predictor.predict(backend, model_key, small, opts)
     if small is not image:
         scale_boxes(dets, image.shape[1] / small.shape[1], image.shape[0] / small.shape[0])
-    return dets
-
-
-def scale_boxes(dets: list[dict[str, Any]], sx: float, sy: float | None = None) -> list[dict[str, Any]]:
-    sy = sx if sy is None else sy
-    if sx == 1.0 and sy == 1.0:
-        return dets
-    for det in dets:
-        box = det["bbox"]
-        box["x1"], box["x2"] = box["x1"] * sx, box["x2"] * sx
-        box["y1"], box["y2"] = box["y1"] * sy, box["y2"] * sy
     return dets
 
 
@@ -144,65 +91,6 @@ async def predict_images(
     return list(await asyncio.gather(*(
         predict_keyed(ctx=ctx, backend=backend, model_key=key, image=im, opts=opts) for im in images
     )))
-
-
-async def evict(*, ctx: Platform, model_id: str) -> None:
-    """Drop `model_id` from the replicas after a registry delete or update.
-
-    Serve cannot broadcast to every replica, so this has two halves:
-    - now, best effort: an `evict` call routed with each key this process has served for the model
-      (Serve routes a multiplexed id to a replica that holds it), plus one unrouted call per
-      deployment; with one replica per deployment that reaches every holder;
-    - reliably, within ModelDeploymentOptions.reconcile_interval_s: every replica checks its loaded
-      registry models against the registry and drops deleted or outdated ones.
-    Correctness never depends on either: an updated model has a new key, a deleted one fails to
-    resolve before any replica is asked."""
-    sent: set[tuple[str, str]] = set(ctx.extras.get(_KEYS, {}).pop(model_id, set()))
-    with contextlib.suppress(NotFound):
-        sent.add(models.serving_key(ctx=ctx, model_id=model_id))
-    calls = [_handle(ctx, b).options(multiplexed_model_id=k).evict.remote(model_id) for b, k in sent
-             if b in ctx.model_handles]
-    calls += [h.evict.remote(model_id) for h in ctx.model_handles.values()]
-    results = await asyncio.gather(*(_call(c) for c in calls), return_exceptions=True)
-    for result in results:
-        if isinstance(result, Exception):
-            log.warning("evicting %s: %s", model_id, result)
-
-
-def _note_device(ctx: Platform, backend: str) -> None:
-    """Once per backend and process: ask a replica which device it really uses, for /health."""
-    asked: set[str] = ctx.extras.setdefault("inference_devices_asked", set())
-    if backend in asked or "placements" not in ctx.extras:
-        return
-    asked.add(backend)
-
-    async def ask() -> None:
-        try:
-            info = await _call(ctx.model_handles[backend].info.remote())
-            ctx.extras["placements"].setdefault(backend, {})["device"] = info["device"]
-        except Exception as exc:
-            log.warning("cannot ask %s replicas for their device: %s", backend, exc)
-
-    task = asyncio.ensure_future(ask())
-    ctx.extras.setdefault("inference_background", set()).add(task)
-    task.add_done_callback(ctx.extras["inference_background"].discard)
-
-
-async def replicas(*, ctx: Platform) -> dict[str, Any]:
-    """What one replica of each model deployment reports (device, loaded models, batching)."""
-    names = sorted(ctx.model_handles)
-    results = await asyncio.gather(*(_call(ctx.model_handles[n].info.remote()) for n in names),
-                                   return_exceptions=True)
-    out: dict[str, Any] = {}
-    placements: dict[str, dict[str, Any]] = ctx.extras.get("placements", {})
-    for name, info in zip(names, results, strict=True):
-        if isinstance(info, Exception):
-            out[name] = {"ok": False, "detail": getattr(info, "message", str(info))}
-            continue
-        out[name] = {"ok": True, **info}
-        if name in placements:  # /health shows the device the replica really uses
-            placements[name]["device"] = info["device"]
-    return out
 
 
 # -- uploads (the native /infer endpoints) ----------------------------------------------------------
@@ -276,6 +164,4 @@ async def predict_encoded(
 ) -> list[dict[str, Any]]:
     """One encoded image (already probed) through a resolved model: the replica decodes it and
     answers with boxes in the image's own pixels."""
-    handle = _handle(ctx, backend).options(multiplexed_model_id=model_key)
-    _note_device(ctx, backend)
-    return await _call(handle.predict.remote(data, opts))
+    return await _predictor(ctx).predict(backend, model_key, data, opts)

@@ -1,7 +1,7 @@
 """Training job logs: live stream, byte-offset polling and last-N lines over workspace.job_log(job_id).
 
 Lines look like ``[2024-01-15T12:34:56] Epoch 3/10 box_loss=1.2 ... mAP50=0.61``; the job supervisor
-appends them (see raysight.training.logs). Only complete lines are ever returned.
+appends them (see raysight.joblog). Only complete lines are ever returned.
 """
 
 from __future__ import annotations

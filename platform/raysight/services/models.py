@@ -10,6 +10,7 @@ shapes must fit the architecture) before anything is recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import uuid
@@ -132,6 +133,35 @@ def serving_key(*, ctx: Platform, model_id: str) -> tuple[str, str]:
         return model.plugin, f"{model.id}@{int(model.updated_at.timestamp() * 1000)}"
 
 
+class RegistryCatalog:
+    """The ModelCatalog port (raysight.ports) over this registry: what a serving replica reads."""
+
+    def __init__(self, ctx: Platform) -> None:
+        self.ctx = ctx
+
+    def model_ref(self, model_id: str) -> ModelRef:
+        return model_ref(ctx=self.ctx, model_id=model_id)
+
+    def serving_key(self, model_id: str) -> tuple[str, str]:
+        return serving_key(ctx=self.ctx, model_id=model_id)
+
+
+async def evict(*, ctx: Platform, model_id: str) -> None:
+    """Drop `model_id` from the serving replicas after a registry delete or update.
+
+    Now, best effort, through the Predictor port (ServePredictor.evict: every key this process sent
+    for the model, and each deployment once); reliably within ModelDeploymentOptions.reconcile_interval_s:
+    every replica checks its loaded registry models against the registry and drops deleted or outdated
+    ones. Correctness never depends on either: an updated model has a new key, a deleted one fails to
+    resolve before any replica is asked."""
+    if ctx.predictor is None:
+        return
+    current = None
+    with contextlib.suppress(NotFound):
+        current = serving_key(ctx=ctx, model_id=model_id)
+    await ctx.predictor.evict(model_id, current=current)
+
+
 def latest(*, ctx: Platform, plugin: str, tag: str | None = None) -> dict[str, Any] | None:
     """The newest model of a family (optionally carrying `tag`)."""
     with ctx.db.session() as s:
@@ -173,10 +203,6 @@ def update(
 async def delete(*, ctx: Platform, model_id: str) -> dict[str, Any]:
     """Remove the record and files, and evict the model from the serving replicas."""
     get(ctx=ctx, model_id=model_id)  # 404 first
-    try:
-        from raysight.services.inference import evict
-    except ImportError as exc:  # the serving side is optional for the registry itself
-        raise ImportError(f"raysight.services.inference.evict is unavailable: {exc}") from exc
     # Evict while the record still exists, so that the serving key can be computed.
     await evict(ctx=ctx, model_id=model_id)
     with ctx.db.session() as s:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from raysight import __version__
 from raysight.context import Platform
 
-Probe = Callable[[], dict[str, Any]]
-
 
 def health(*, ctx: Platform) -> dict[str, Any]:
-    """Each component's state. Ray and Serve are reported by probes the serving layer registers
-    in ``ctx.extras['probes']`` (absent when the app runs without Ray, e.g. in unit tests)."""
+    """Each component's state. Ray and Serve are reported by the Cluster port (`ctx.cluster`, None when
+    the app runs without Ray, e.g. in unit tests)."""
     db_ok = ctx.db.ping()
     report: dict[str, Any] = {
         "status": "ok" if db_ok else "degraded",
@@ -25,20 +22,18 @@ def health(*, ctx: Platform) -> dict[str, Any]:
             "errors": ctx.plugins.errors,
         },
     }
-    find_dashboard = ctx.extras.get("dashboard_url")
+    cluster = ctx.cluster
     try:
-        report["dashboard_url"] = find_dashboard() if find_dashboard else None
+        report["dashboard_url"] = cluster.dashboard_url() if cluster is not None else None
     except Exception:  # the URL is a convenience; health answers without it
         report["dashboard_url"] = None
-    probes: dict[str, Probe] = ctx.extras.get("probes", {})
     for name in ("ray", "serve"):
-        probe = probes.get(name)
-        if probe is None:
+        if cluster is None:
             report[name] = {"ok": False, "detail": "not running under Ray"}
             report["status"] = "degraded"
             continue
         try:
-            report[name] = probe()
+            report[name] = cluster.probe(name)
         except Exception as exc:  # a probe failing is a health fact, not an error
             report[name] = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
         if not report[name].get("ok"):

@@ -3,8 +3,8 @@ job supervisor makes while a job runs.
 
 The job record (DB) is the source of truth for status: queued / running / completed / failed /
 stopped. Running work lives on Ray (raysight.training); this module reaches it only through the
-object the ingress attaches as ``ctx.extras["trainer"]`` (submit / stop / active), so it imports no
-Ray and works without a cluster (jobs then simply stay queued until a trainer picks them up).
+JobRunner port (``ctx.job_runner``), so it imports no Ray and works without a cluster: jobs then stay
+queued, their `queue_reason` and log saying that no runner is attached (NO_TRAINER).
 
 Crash recovery: a job that was 'running' when the platform went down is marked ``stopped`` with
 ``error = "interrupted: server restarted"`` (see INTERRUPTED) and can be resumed from its last checkpoint.
@@ -12,32 +12,39 @@ Crash recovery: a job that was 'running' when the platform went down is marked `
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from raysight import joblog, train_storage
 from raysight.backend import Operation, TrainContext
 from raysight.context import Platform
 from raysight.errors import Conflict, Invalid, NotFound, Unprocessable
+from raysight.ids import timestamped_id
+from raysight.ports import (  # noqa: F401 (the job states, also read as services.training.QUEUED ...)
+    ACTIVE,
+    COMPLETED,
+    FAILED,
+    INTERRUPTED,
+    QUEUED,
+    RUNNING,
+    STOPPED,
+    JobRunner,
+)
 from raysight.services import models
 from raysight.services.training_limits import check_queue, check_worker_params
 from raysight.store.models import TrainJob
 from raysight.store.models.base import iso, utcnow
-from raysight.training import checkpoints
-from raysight.training import logs as joblog
 from raysight.workspace import check_id
 
-QUEUED, RUNNING, COMPLETED, FAILED, STOPPED = "queued", "running", "completed", "failed", "stopped"
-ACTIVE = (QUEUED, RUNNING)
-INTERRUPTED = "interrupted: server restarted"
 LIMITS = {"epochs": (1, 10_000), "imgsz": (32, 8192), "batch": (1, 4096)}
 
 
 def new_job_id() -> str:
-    return f"job_{utcnow():%Y%m%d_%H%M%S}_{secrets.token_hex(3)}"
+    """``job_20261127_183001_a1b2c3``."""
+    return timestamped_id("job")
 
 
 def as_dict(job: TrainJob) -> dict[str, Any]:
@@ -79,8 +86,8 @@ def _load(session: Any, job_id: str) -> TrainJob:
     return job
 
 
-def _trainer(ctx: Platform) -> Any | None:
-    return ctx.extras.get("trainer")
+def _trainer(ctx: Platform) -> JobRunner | None:
+    return ctx.job_runner
 
 
 def log(ctx: Platform, job_id: str, message: str) -> None:
@@ -222,7 +229,7 @@ def create_job(
     if trainer is not None:
         status = trainer.submit(job_id)
     else:
-        log(ctx, job_id, "Queued: no trainer is attached to this process yet")
+        log(ctx, job_id, f"Queued: {NO_TRAINER}")
     return {"job_id": job_id, "status": status}
 
 
@@ -390,11 +397,11 @@ def mark_stopped(*, ctx: Platform, job_id: str, error: str | None = None, only_a
 
 
 def sync_checkpoint(*, ctx: Platform, job_id: str) -> int | None:
-    """Set checkpoint_epoch from the run's storage after a run ended early (see training.checkpoints)."""
+    """Set checkpoint_epoch from the run's storage after a run ended early (see raysight.train_storage)."""
     run_dir = ctx.workspace.job_dir(job_id)
     if not run_dir.is_dir():
         return None
-    epoch = checkpoints.latest_epoch(run_dir)
+    epoch = train_storage.latest_epoch(run_dir)
     _update(ctx, job_id, checkpoint_epoch=epoch)
     return epoch
 

@@ -14,11 +14,10 @@ NO_CLUSTER_MAX_WORKERS = 256
 
 def max_train_workers(ctx: Platform) -> int:
     """Train workers one job may ask for: what the cluster holds at the per-worker resources
-    (`ctx.extras['cluster_resources']`, set by the serving layer; without it the job waits queued)."""
-    resources = ctx.extras.get("cluster_resources")
-    if resources is None:
+    (the Cluster port; without a cluster NO_CLUSTER_MAX_WORKERS)."""
+    if ctx.cluster is None:
         return NO_CLUSTER_MAX_WORKERS
-    total = resources()
+    total = ctx.cluster.resources()
     settings = ctx.settings
     most = int(float(total.get("CPU", 0.0)) // max(settings.train_cpus_per_worker, 1e-9))
     if settings.train_use_gpu:

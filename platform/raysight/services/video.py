@@ -27,8 +27,8 @@ import numpy as np
 
 from raysight.context import Platform
 from raysight.errors import Invalid, TooLarge
+from raysight.imaging import encode_jpeg
 from raysight.services import inference, tasks
-from raysight.services.images import encode_jpeg
 from raysight.settings import Settings
 from raysight.workspace import save_stream
 

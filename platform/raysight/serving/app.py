@@ -1,4 +1,7 @@
-"""build_app(args): the application serve_config.yaml names (`serve run serve_config.yaml`)."""
+"""build_app(args): the application serve_config.yaml names (`serve run serve_config.yaml`).
+
+A composition root (with serving/ingress.py and raysight.runtime): the model deployments get the
+registry reader (raysight.ports.ModelCatalog) from raysight.runtime."""
 
 from __future__ import annotations
 
@@ -10,8 +13,10 @@ from ray import serve
 from ray.serve import Application
 
 from raysight.plugins import load_plugins
+from raysight.runtime import model_catalog
+from raysight.serving.cluster import DASHBOARD_FROM_CLUSTER
 from raysight.serving.config import ModelDeploymentOptions
-from raysight.serving.ingress import DASHBOARD_FROM_CLUSTER, Ingress
+from raysight.serving.ingress import Ingress
 from raysight.serving.model_deployment import ModelDeployment
 from raysight.settings import Settings
 
@@ -53,7 +58,7 @@ def build_app(args: dict[str, Any] | None = None, *, secrets: dict[str, str] | N
         if requested.num_gpus and not opts.num_gpus:
             log.warning("no GPU in the cluster: deployment %s runs on CPU", name)
         handles[name] = ModelDeployment.options(name=name, **opts.deployment_kwargs()).bind(
-            name, settings.as_args(), opts_to_args(opts)
+            name, settings.as_args(), opts_to_args(opts), model_catalog
         )
     ingress_args = args.get("ingress") or {}
     ingress = Ingress.options(

@@ -1,22 +1,25 @@
-"""The single HTTP ingress: the FastAPI app bound to Serve with @serve.ingress. It holds no model."""
+"""The single HTTP ingress: the FastAPI app bound to Serve with @serve.ingress. It holds no model.
+
+A composition root (with serving/app.py and raysight.runtime): it builds this replica's Platform with
+the ports' implementations (the Predictor over the model deployments' handles, the Cluster) and hosts
+the API on it."""
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any
 
-import ray
 from fastapi import FastAPI
 from ray import serve
 
 from raysight.api import create_app
 from raysight.context import Platform
-from raysight.serving.probes import dashboard_url, ray_probe, serve_probe
+from raysight.runtime import on_ingress_start
+from raysight.serving.cluster import DASHBOARD_FROM_CLUSTER, RayCluster
+from raysight.serving.predictor import ServePredictor
 from raysight.settings import Settings
 
 log = logging.getLogger(__name__)
-DASHBOARD_FROM_CLUSTER = "from-cluster"  # /health reports the address the cluster's dashboard registered
 
 
 @serve.deployment(name="Ingress", ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=256)
@@ -36,16 +39,8 @@ class Ingress:
 
         ray_metrics.install()
         platform = Platform.create(Settings.from_args(settings))
-        platform.model_handles = dict(model_handles)
-        platform.extras["placements"] = placements
-        platform.extras["cluster_resources"] = ray.cluster_resources  # caps Train workers per job
-        platform.extras["probes"] = {
-            "ray": ray_probe,
-            "serve": functools.partial(serve_probe, placements),
-        }
-        platform.extras["dashboard_url"] = dashboard_url if dashboard == DASHBOARD_FROM_CLUSTER else lambda: dashboard
-        from raysight.serving.startup import on_ingress_start
-
+        platform.predictor = ServePredictor(model_handles, placements)
+        platform.cluster = RayCluster(placements, dashboard)  # its resources cap Train workers per job
         on_ingress_start(platform)
         self.platform = platform
         if platform.settings.binds_publicly and not platform.settings.api_key:

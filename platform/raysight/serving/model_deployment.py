@@ -6,7 +6,7 @@ concurrent predict calls (``@serve.batch``). Callers use a DeploymentHandle::
     handle.options(multiplexed_model_id=model_key).predict.remote(image_rgb, {"conf": 0.25})
     handle.options(multiplexed_model_id=model_key).run.remote("prompt", {...})   # family-specific ops
 
-Model keys: ``<model_id>@<version>`` for registry models (services.models.serving_key: the version
+Model keys: ``<model_id>@<version>`` for registry models (ModelCatalog.serving_key: the version
 changes with the record, so an updated model is never served stale) and ``builtin:...`` for models a
 family serves without a record (Backend.builtin_ref).
 
@@ -32,6 +32,9 @@ from typing import Any
 from ray import serve
 
 from raysight import metrics, ray_metrics
+from raysight.errors import Invalid, NotFound, RaysightError, Unavailable, public_message
+from raysight.imaging import MAX_INFER_PIXELS, decode_sized, scale_boxes
+from raysight.ports import ModelCatalogFactory
 from raysight.serving.config import ModelDeploymentOptions
 from raysight.settings import Settings
 
@@ -51,8 +54,6 @@ class LoadedModel:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def get(self) -> Any:
-        from raysight.errors import NotFound
-
         if self.model is None:
             raise NotFound(f"model '{self.key.split('@')[0]}' was removed")
         return self.model
@@ -80,13 +81,16 @@ def pick_device(num_gpus: float) -> str:
 
 @serve.deployment
 class ModelDeployment:
-    def __init__(self, backend_name: str, settings: dict[str, Any], options: dict[str, Any]) -> None:
+    def __init__(self, backend_name: str, settings: dict[str, Any], options: dict[str, Any],
+                 catalog: ModelCatalogFactory) -> None:
+        """`catalog` builds the registry reader (raysight.ports.ModelCatalog) on this replica's Platform."""
         from raysight.context import Platform
 
         self.backend_name = backend_name
         self.settings = Settings.from_args(settings)
         self.options = ModelDeploymentOptions.from_args(options)
         self.platform = Platform.create(self.settings, migrate=False)
+        self.catalog = catalog(self.platform)
         ray_metrics.install()
         self.metrics = metrics.recorder()
         self.backend = self.platform.plugins.backend(backend_name)
@@ -134,15 +138,12 @@ class ModelDeployment:
 
     # -- loading --------------------------------------------------------------------------------
     async def _load(self, key: str) -> LoadedModel:
-        from raysight.errors import NotFound, RaysightError, Unavailable, public_message
-        from raysight.services import models
-
         if key.startswith("builtin:"):
             ref = self.backend.builtin_ref(key)
             if ref is None:
                 raise NotFound(f"{self.backend_name} serves no built-in model '{key}'")
         else:
-            ref = await asyncio.to_thread(models.model_ref, ctx=self.platform, model_id=key.split("@", 1)[0])
+            ref = await asyncio.to_thread(self.catalog.model_ref, key.split("@", 1)[0])
         # Every family may look for named weights (mobile_sam.pt, paddleocr models) in the weights folder.
         ref = replace(ref, params={"weights_dir": str(self.platform.workspace.weights), **ref.params})
         started = time.perf_counter()
@@ -164,8 +165,6 @@ class ModelDeployment:
     async def _model(self) -> LoadedModel:
         key = serve.get_multiplexed_model_id()
         if not key:
-            from raysight.errors import Invalid
-
             raise Invalid("no model key given (handle.options(multiplexed_model_id=...))")
         if key in self.loaded_keys():
             self.metrics.inc("raysight_model_cache_hits_total", family=self.backend_name)
@@ -189,21 +188,15 @@ class ModelDeployment:
         if isinstance(result, _Failed):
             raise result.exc
         if scale != 1.0:
-            from raysight.services.inference import scale_boxes
-
             scale_boxes(result, scale)
         return result
 
     async def _decode(self, data: bytes) -> tuple[Any, float]:
-        from raysight.services.images import MAX_INFER_PIXELS, decode_sized
-
         return await asyncio.to_thread(decode_sized, data, max_pixels=MAX_INFER_PIXELS,
                                        max_decode_pixels=self.settings.max_image_pixels)
 
     async def run(self, op: str, payload: dict[str, Any]) -> Any:
         """A family-specific operation on the request's model (backend.run), in a thread."""
-        from raysight.errors import Invalid
-
         holder = await self._model()
 
         def call() -> Any:
@@ -256,8 +249,8 @@ class ModelDeployment:
             return self.backend.predict(holder.get(), images, opts)
 
     def _domain_error(self, exc: Exception) -> Exception:
-        from raysight.errors import Invalid, RaysightError, Unavailable, public_message
-
+        """A plugin's failure as a domain error (Ray's own failures are translated by the caller's side,
+        serving/predictor.py)."""
         if isinstance(exc, RaysightError):
             return exc
         if isinstance(exc, NotImplementedError):
@@ -304,7 +297,7 @@ class ModelDeployment:
     async def _reconcile_forever(self) -> None:
         """Every replica checks its own registry models against the registry: a deleted model or an
         outdated version is dropped. This is the reliable half of eviction (Serve cannot broadcast a
-        call to all replicas); services.inference.evict is the immediate, best-effort half."""
+        call to all replicas); ServePredictor.evict is the immediate, best-effort half."""
         while True:
             await asyncio.sleep(self.options.reconcile_interval_s)
             try:
@@ -313,16 +306,13 @@ class ModelDeployment:
                 log.exception("reconciling loaded models failed")
 
     async def reconcile(self) -> list[str]:
-        from raysight.errors import NotFound
-        from raysight.services import models
-
         dropped: list[str] = []
         for key in self.loaded_keys():
             if key.startswith("builtin:"):
                 continue
             model_id = key.split("@", 1)[0]
             try:
-                _, current = await asyncio.to_thread(models.serving_key, ctx=self.platform, model_id=model_id)
+                _, current = await asyncio.to_thread(self.catalog.serving_key, model_id)
             except NotFound:
                 current = None
             if current != key:

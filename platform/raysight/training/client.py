@@ -1,4 +1,6 @@
-"""The handle services use to reach the job supervisor (attached as ``ctx.extras["trainer"]``)."""
+"""The JobRunner port (raysight.ports) over the workspace's job supervisor actor (attached as
+``ctx.job_runner`` by raysight.runtime.attach_trainer). Ray's failures of these calls become domain
+errors here (training/ray_errors.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from raysight.context import Platform
+from raysight.ports import JobRecordsFactory
 from raysight.settings import ray_env
+from raysight.training.ray_errors import domain_error
 from raysight.training.supervisor import NAMESPACE, RemoteSupervisor, supervisor_name
 
 log = logging.getLogger(__name__)
@@ -20,18 +24,20 @@ class TrainerClient:
     """submit / stop / active over the workspace's supervisor actor (created on first use, detached).
 
     The supervisor is pinned to this process's node: it appends to the job logs and the SQLite
-    database of the workspace, which live there."""
+    database of the workspace, which live there. `records` is what it keeps the job records with
+    (the domain's implementation, built in the supervisor's process)."""
 
-    def __init__(self, ctx: Platform) -> None:
+    def __init__(self, ctx: Platform, records: JobRecordsFactory) -> None:
         self.settings = ctx.settings
         self.name = supervisor_name(ctx.settings)
+        self.records = records
         self._actor: Any = None
 
     @classmethod
-    def attach(cls, ctx: Platform) -> TrainerClient:
-        client = cls(ctx)
+    def attach(cls, ctx: Platform, records: JobRecordsFactory) -> TrainerClient:
+        client = cls(ctx, records)
         client.actor()  # creates (and thereby reconciles) or finds it now
-        ctx.extras["trainer"] = client
+        ctx.job_runner = client
         return client
 
     def actor(self) -> Any:
@@ -45,16 +51,19 @@ class TrainerClient:
                 scheduling_strategy=NodeAffinitySchedulingStrategy(
                     node_id=ray.get_runtime_context().get_node_id(), soft=False
                 ),
-            ).remote(self.settings.as_args())
+            ).remote(self.settings.as_args(), self.records)
             ray.get(self._actor.ping.remote(), timeout=CALL_TIMEOUT_S)
         return self._actor
 
     def _call(self, method: str, *args: Any, timeout: float = CALL_TIMEOUT_S) -> Any:
         try:
-            return ray.get(getattr(self.actor(), method).remote(*args), timeout=timeout)
-        except ray.exceptions.RayActorError:
-            self._actor = None  # the supervisor died: a new one reconciles, then retry once
-            return ray.get(getattr(self.actor(), method).remote(*args), timeout=timeout)
+            try:
+                return ray.get(getattr(self.actor(), method).remote(*args), timeout=timeout)
+            except ray.exceptions.RayActorError:
+                self._actor = None  # the supervisor died: a new one reconciles, then retry once
+                return ray.get(getattr(self.actor(), method).remote(*args), timeout=timeout)
+        except Exception as exc:
+            raise domain_error(exc) from exc
 
     def submit(self, job_id: str) -> str:
         return str(self._call("submit", job_id))
@@ -74,8 +83,8 @@ class TrainerClient:
             return {"alive": False, "supervisor": self.name, "reason": "the training supervisor is not running"}
         try:
             active = ray.get(actor.active.remote(), timeout=timeout)
-        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
-            return {"alive": False, "supervisor": self.name, "reason": f"no answer: {type(exc).__name__}"}
+        except Exception as exc:  # whatever Ray raises for a supervisor that is gone or stuck
+            return {"alive": False, "supervisor": self.name, "reason": f"no answer: {domain_error(exc).message}"}
         return {"alive": True, "supervisor": self.name, **active}
 
     def queue_reasons(self) -> dict[str, str]:

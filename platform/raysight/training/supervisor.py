@@ -26,13 +26,13 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from raysight import metrics, ray_metrics
+from raysight import joblog, metrics, ray_metrics
 from raysight.context import Platform
-from raysight.errors import RaysightError, public_message, scrub
-from raysight.services import training as jobs
+from raysight.errors import RaysightError, public_message
+from raysight.ports import INTERRUPTED, QUEUED, RUNNING, STOPPED, JobRecordsFactory
 from raysight.settings import Settings
-from raysight.training import logs as joblog
 from raysight.training import placement
+from raysight.training.ray_errors import INTERRUPT_GRACE_S, is_interruption, reason
 from raysight.training.runner import needed_resources, run_job, warm_up
 
 log = logging.getLogger(__name__)
@@ -55,10 +55,13 @@ def supervisor_name(settings: Settings) -> str:
 
 
 class TrainSupervisor:
-    def __init__(self, settings_args: dict[str, Any]) -> None:
+    """`records` builds the domain's record-keeping (raysight.ports.JobRecords) on this actor's Platform."""
+
+    def __init__(self, settings_args: dict[str, Any], records: JobRecordsFactory) -> None:
         self.settings_args = dict(settings_args)
         self.settings = Settings.from_args(settings_args)
         self.ctx = Platform.create(self.settings, migrate=False)
+        self.records = records(self.ctx)
         self.name = supervisor_name(self.settings)
         self.lock = threading.RLock()
         self.queue: list[str] = []
@@ -98,13 +101,13 @@ class TrainSupervisor:
         ingress starts): running-but-not-held jobs were interrupted; queued ones wait here again."""
         interrupted = requeued = 0
         with self.lock:
-            for job_id, status in jobs.active_jobs(ctx=self.ctx):
+            for job_id, status in self.records.active():
                 if job_id in self.running or job_id in self.queue:
                     continue
-                if status == jobs.RUNNING:
-                    jobs.mark_stopped(ctx=self.ctx, job_id=job_id, error=jobs.INTERRUPTED)
-                    jobs.log(self.ctx, job_id, "Interrupted: the server restarted while this job ran; "
-                                               "resume it to continue from its last checkpoint")
+                if status == RUNNING:
+                    self.records.mark_stopped(job_id, error=INTERRUPTED)
+                    self.records.log(job_id, "Interrupted: the server restarted while this job ran; "
+                                           "resume it to continue from its last checkpoint")
                     interrupted += 1
                 else:
                     self.queue.append(job_id)
@@ -119,10 +122,10 @@ class TrainSupervisor:
         self._schedule()
         with self.lock:
             if job_id in self.running:
-                return jobs.RUNNING
+                return RUNNING
             if job_id in self.queue:
-                return jobs.QUEUED
-        return str(jobs.get_job(ctx=self.ctx, job_id=job_id)["status"])  # failed at once (cannot fit)
+                return QUEUED
+        return str(self.records.get(job_id)["status"])  # failed at once (cannot fit)
 
     def queue_reasons(self) -> dict[str, str]:
         """Why each queued job waits (job id -> a sentence naming the job slot or the resource)."""
@@ -138,7 +141,7 @@ class TrainSupervisor:
             free = dict(ray.available_resources())  # less what this pass starts (Ray sees it only later)
             for job_id in list(self.queue):
                 try:
-                    spec = jobs.job_spec(ctx=self.ctx, job_id=job_id)
+                    spec = self.records.spec(job_id)
                 except RaysightError as exc:  # dataset or base model gone meanwhile
                     self._drop(job_id, exc.message)
                     continue
@@ -164,13 +167,13 @@ class TrainSupervisor:
     def _wait(self, job_id: str, reason: str) -> None:
         """Record why a queued job waits; its log says so once per stay in the queue."""
         if job_id not in self.reasons:
-            jobs.log(self.ctx, job_id, f"Queued: {reason}")
+            self.records.log(job_id, f"Queued: {reason}")
         self.reasons[job_id] = reason
 
     def _drop(self, job_id: str, error: str) -> None:
         self.queue.remove(job_id)
         self.reasons.pop(job_id, None)
-        jobs.fail_job(ctx=self.ctx, job_id=job_id, error=error)
+        self.records.fail(job_id, error)
 
     def _start(self, job_id: str, spec: dict[str, Any]) -> None:
         backend = self.ctx.plugins.backend(spec["plugin"])
@@ -183,8 +186,8 @@ class TrainSupervisor:
         self.started_at[job_id] = (time.monotonic(), -1)
         self.families[job_id] = str(spec["plugin"])
         self.last_epoch_at[job_id] = time.monotonic()
-        jobs.mark_running(ctx=self.ctx, job_id=job_id)
-        jobs.log(self.ctx, job_id, f"Running: {spec['num_workers']} Ray Train worker(s)")
+        self.records.mark_running(job_id)
+        self.records.log(job_id, f"Running: {spec['num_workers']} Ray Train worker(s)")
 
     # -- stop -----------------------------------------------------------------------------------------
     def stop(self, job_id: str) -> str:
@@ -193,9 +196,9 @@ class TrainSupervisor:
             if job_id in self.queue:
                 self.queue.remove(job_id)
                 self.reasons.pop(job_id, None)
-                jobs.mark_stopped(ctx=self.ctx, job_id=job_id)
-                jobs.log(self.ctx, job_id, "Stopped before it started")
-                return jobs.STOPPED
+                self.records.mark_stopped(job_id)
+                self.records.log(job_id, "Stopped before it started")
+                return STOPPED
             ref = self.running.get(job_id)
             if ref is None:
                 return "unknown"
@@ -208,7 +211,7 @@ class TrainSupervisor:
             ray.wait([ref], timeout=30)
         self._finalize(job_id)
         ended.wait(timeout=60)  # the watcher may be the one recording the end
-        return jobs.STOPPED
+        return STOPPED
 
     # -- calls from the workers --------------------------------------------------------------------------
     def append_log(self, job_id: str, lines: list[str]) -> None:
@@ -221,13 +224,13 @@ class TrainSupervisor:
         with self.lock:
             if job_id in self.running:
                 self.started_at[job_id] = (time.monotonic(), epoch)
-                jobs.record_resumed(ctx=self.ctx, job_id=job_id, epoch=epoch, metrics=metrics)
+                self.records.record_resumed(job_id, epoch=epoch, metrics=metrics)
 
     def progress(self, job_id: str, epoch: int, metrics: dict[str, Any], checkpointed: bool) -> None:
         with self.lock:
             if job_id not in self.running or job_id in self.stopping:
                 return
-            job = jobs.get_job(ctx=self.ctx, job_id=job_id)
+            job = self.records.get(job_id)
             start, first = self.started_at.get(job_id, (time.monotonic(), 0))
             if first < 0:  # a fresh run: epochs counted from 0
                 first = 0
@@ -240,8 +243,8 @@ class TrainSupervisor:
                                  family=family)
             self.last_epoch_at[job_id] = now
             eta = (time.monotonic() - start) / done * max(0, job["epochs"] - epoch)
-            jobs.record_epoch(ctx=self.ctx, job_id=job_id, epoch=epoch, metrics=metrics,
-                              checkpointed=checkpointed, eta_s=round(eta, 1))
+            self.records.record_epoch(job_id, epoch=epoch, metrics=metrics, checkpointed=checkpointed,
+                                      eta_s=round(eta, 1))
 
     # -- completion ---------------------------------------------------------------------------------------
     def _watch(self) -> None:
@@ -283,7 +286,7 @@ class TrainSupervisor:
 
     def _count_end(self, job_id: str) -> None:
         try:
-            outcome = str(jobs.get_job(ctx=self.ctx, job_id=job_id)["status"])
+            outcome = str(self.records.get(job_id)["status"])
         except RaysightError:  # deleted meanwhile
             outcome = "deleted"
         self.metrics.inc("raysight_training_jobs_ended_total", outcome=outcome)
@@ -293,9 +296,9 @@ class TrainSupervisor:
             out = ray.get(ref, timeout=60)
         except Exception as exc:
             if stopped:
-                jobs.mark_stopped(ctx=self.ctx, job_id=job_id)
-                epoch = jobs.get_job(ctx=self.ctx, job_id=job_id)["checkpoint_epoch"]
-                jobs.log(self.ctx, job_id, f"Stopped; the checkpoint of epoch {epoch} is kept for resume"
+                self.records.mark_stopped(job_id)
+                epoch = self.records.get(job_id)["checkpoint_epoch"]
+                self.records.log(job_id, f"Stopped; the checkpoint of epoch {epoch} is kept for resume"
                          if epoch else "Stopped before its first checkpoint")
             else:
                 self._record_failure(job_id, exc)
@@ -303,12 +306,11 @@ class TrainSupervisor:
         try:
             if not out.get("checkpoint"):
                 raise RuntimeError("the run ended without a final checkpoint")
-            jobs.complete_job(ctx=self.ctx, job_id=job_id, artifacts=out["checkpoint"])
+            self.records.complete(job_id, out["checkpoint"])
         except Exception as exc:
             log.exception("registering the model of %s", job_id)
             message = public_message(exc)
-            jobs.fail_job(ctx=self.ctx, job_id=job_id, error=f"registering the model failed: {message}")
-
+            self.records.fail(job_id, f"registering the model failed: {message}")
 
     def _record_failure(self, job_id: str, exc: BaseException) -> None:
         """A run that ends because the cluster itself goes down (the server process was killed) must not be
@@ -317,52 +319,13 @@ class TrainSupervisor:
         while the cluster lives on was interrupted too (stopped, resumable); any other error fails the job."""
         time.sleep(INTERRUPT_GRACE_S)
         if is_interruption(exc):
-            jobs.mark_stopped(ctx=self.ctx, job_id=job_id, error=f"interrupted: {_reason(exc)}"[:2000])
-            jobs.log(self.ctx, job_id, f"Interrupted: {_reason(exc)}; resume it to continue from its last checkpoint")
+            self.records.mark_stopped(job_id, error=f"interrupted: {reason(exc)}"[:2000])
+            self.records.log(job_id, f"Interrupted: {reason(exc)}; resume it to continue from its last checkpoint")
             return
-        jobs.fail_job(ctx=self.ctx, job_id=job_id, error=self.errors.pop(job_id, None) or _reason(exc))
+        self.records.fail(job_id, self.errors.pop(job_id, None) or reason(exc))
 
 
-SYSTEM_ERRORS: tuple[type[BaseException], ...] = (
-    ray.exceptions.WorkerCrashedError,
-    ray.exceptions.NodeDiedError,
-    ray.exceptions.LocalRayletDiedError,
-    ray.exceptions.OwnerDiedError,
-    ray.exceptions.RaySystemError,
-)
-INTERRUPT_GRACE_S = 3.0
 
-
-def is_interruption(exc: BaseException) -> bool:
-    """True when the run ended because a Ray process or node died, not because of the training code: the
-    task running fit() itself died, or Ray Train gave up on a worker group (or controller) whose failures
-    are all lost processes / nodes (a node removed under a worker shows up as a failed health check)."""
-    from ray.train.v2._internal.exceptions import WorkerHealthCheckFailedError, WorkerHealthCheckTimeoutError
-    from ray.train.v2.api.exceptions import ControllerError, PreemptionError, WorkerGroupError
-
-    lost = (*SYSTEM_ERRORS, ray.exceptions.RayActorError, WorkerHealthCheckFailedError,
-            WorkerHealthCheckTimeoutError, PreemptionError)
-
-    def cause_of(err: BaseException) -> BaseException:
-        inner = getattr(err, "cause", None)
-        return inner if isinstance(inner, BaseException) else err
-
-    if isinstance(exc, SYSTEM_ERRORS):
-        return True
-    err = cause_of(exc)
-    if isinstance(err, WorkerGroupError):
-        failures = [cause_of(f) for f in (err.worker_failures or {}).values()]
-        return bool(failures) and all(isinstance(f, lost) for f in failures)
-    if isinstance(err, ControllerError):
-        return isinstance(cause_of(err.controller_failure), lost)
-    return isinstance(err, lost)
-
-
-def _reason(exc: BaseException) -> str:
-    """A short reason from a Ray error (its first meaningful line)."""
-    text = str(exc).strip()
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith(" ")]
-    return scrub(lines[-1] if lines else type(exc).__name__, 2000)
 
 
 RemoteSupervisor = ray.remote(num_cpus=0, max_concurrency=64, max_restarts=0)(TrainSupervisor)

@@ -29,9 +29,9 @@ from typing import Any, ClassVar
 import ray
 import ray.train
 
+from raysight import joblog
 from raysight.backend import TrainContext
 from raysight.errors import public_message
-from raysight.training import logs as joblog
 
 log = logging.getLogger(__name__)
 META = "meta.json"

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from raysight.errors import Invalid
-from raysight.services.images import MAX_INFER_PIXELS, decode_sized
+from raysight.imaging import MAX_INFER_PIXELS, decode_sized
 
 IMAGE, PDF, OTHER = "image", "pdf", "other"
 PDF_SCALE = 2.0  # 144 dpi: PP-OCR reads 10-12 pt text reliably at this size

@@ -1,9 +1,9 @@
 """Liveness of the two workers the filerec API depends on, from real checks:
 
-- detect worker: the Serve deployment of the configured recognizer must answer a probe call
-  (`info`, served by every model replica) within PROBE_TIMEOUT_S;
-- training worker: the training supervisor actor must answer (the object the serving layer attaches
-  as ``ctx.extras["trainer"]`` looks it up by name and pings it without creating a new one).
+- detect worker: the Serve deployment of the configured recognizer must answer (its replica facts,
+  through the Predictor port) within PROBE_TIMEOUT_S;
+- training worker: the training supervisor must answer (the JobRunner port's `probe` looks it up
+  without creating a new one).
 """
 
 from __future__ import annotations
@@ -27,22 +27,22 @@ async def detect_worker(*, ctx: Platform) -> dict[str, Any]:
     except RaysightError as exc:
         return {**out, "reason": f"the recognizer cannot be used: {exc.message}"}
     out["deployment"] = backend
-    handle = ctx.model_handles.get(backend)
-    if handle is None:
+    predictor = ctx.predictor
+    if predictor is None or backend not in predictor.families():
         return {**out, "reason": f"no Serve deployment for '{backend}' (not running under Ray Serve)"}
     try:
-        info = await asyncio.wait_for(handle.info.remote(), timeout=PROBE_TIMEOUT_S)
+        info = await asyncio.wait_for(predictor.info(backend), timeout=PROBE_TIMEOUT_S)
     except TimeoutError:
         return {**out, "reason": f"the '{backend}' deployment did not answer within {PROBE_TIMEOUT_S:.0f} s"}
-    except Exception as exc:  # whatever Ray raises for a deployment that is gone: it is not alive
-        return {**out, "reason": f"the '{backend}' deployment did not answer: {type(exc).__name__}"}
+    except RaysightError as exc:  # a deployment that is gone: it is not alive
+        return {**out, "reason": f"the '{backend}' deployment did not answer: {exc.message}"}
     keep = ("backend", "device", "loaded_models", "max_batch_size", "num_gpus", "pid")
     return {**out, "alive": True, "replica": {k: info[k] for k in keep if k in info}}
 
 
 def training_worker(*, ctx: Platform) -> dict[str, Any]:
     """{"alive", "supervisor", "running", "queued" | "reason"}."""
-    trainer = ctx.extras.get("trainer")
+    trainer = ctx.job_runner
     if trainer is None:
         return {"alive": False, "reason": "no training supervisor is attached (not running under Ray)"}
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from raysight.context import Platform
+from raysight.imaging import scale_boxes
 from raysight.services import inference
 from raysight.services.filerec.documents import Page
 from raysight.services.filerec.parameters import OCR
@@ -47,6 +48,6 @@ async def read_page(*, ctx: Platform, recognizer: dict[str, Any], page: Page) ->
         return out
     dets = (await inference.predict_images(ctx=ctx, model_id=recognizer["model_id"], images=[page.image],
                                            conf=recognizer["conf"], iou=recognizer["iou"]))[0]
-    inference.scale_boxes(dets, page.scale)
+    scale_boxes(dets, page.scale)
     out["predictions"] = dets
     return out

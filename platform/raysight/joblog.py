@@ -1,7 +1,10 @@
 """Job log lines: `[2024-01-15T12:34:56] message`, appended to workspace.job_log(job_id).
 
-Workers never write the file themselves (they may run on another node): they send lines to the job
-supervisor, which appends them here. Timestamps are UTC and taken where the line was produced.
+Train workers send their lines to the job supervisor, which appends them here (a worker may run on
+another node, where the file is not). Only when no supervisor answers (a plugin's train loop run
+outside a job, or the supervisor gone) does a worker append to the file itself, which then must be
+local (training.worker.TrainSession.flush). Timestamps are UTC and taken where the line was produced.
+Plain Python (no Ray): services and training both use it.
 """
 
 from __future__ import annotations
