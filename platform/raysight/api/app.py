@@ -20,8 +20,8 @@ __all__ = ["OPEN_PATHS", "create_app"]
 
 
 def create_app(platform: Platform | None = None) -> FastAPI:
-    """Build the app. `platform` may be attached later (`app.state.platform = ...`), as the Serve
-    ingress does inside its replica."""
+    """Build the app around `platform` (the Serve ingress passes its replica's Platform, built there;
+    None only for an app that answers no route needing one, e.g. to read its OpenAPI schema)."""
     app = FastAPI(
         title="raysight",
         version=__version__,

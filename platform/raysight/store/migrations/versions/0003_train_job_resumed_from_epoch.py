@@ -1,6 +1,4 @@
-"""Schema changes for training jobs and models (owned by the training work).
-
-train_jobs.resumed_from_epoch: the epoch the job's last resume continued from (0: it had no checkpoint
+"""train_jobs.resumed_from_epoch: the epoch the job's last resume continued from (0: it had no checkpoint
 and restarted from the beginning; NULL: never resumed).
 
 Revision ID: 0003
