@@ -8,6 +8,7 @@ their own id shapes (PaddleX ``P0001``) map them onto these in their own tables.
 from __future__ import annotations
 
 import secrets
+import uuid
 from datetime import UTC, datetime
 
 
@@ -24,3 +25,9 @@ def random_id(prefix: str, *, random_bytes: int = 8, sep: str = "_") -> str:
 def sequential_code(prefix: str, number: int, *, width: int = 4) -> str:
     """``P0001``: the display code of the `number`-th record of a kind (dialects that number records)."""
     return f"{prefix}{number:0{width}d}"
+
+
+def uuid_id(prefix: str, *, sep: str = "_", time_based: bool = False) -> str:
+    """``samPredict_0f1e...`` with a canonical UUID (uuid1 if `time_based`, else uuid4): only for the ids a
+    dialect documents with a UUID in them (imgseg's ``samPredict_<uuid>``, ``Train-imgseg-<uuid>``)."""
+    return f"{prefix}{sep}{uuid.uuid1() if time_based else uuid.uuid4()}"

@@ -20,12 +20,12 @@ import re
 import shutil
 import stat
 import time
-import uuid
 import zipfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePosixPath
 
 from raysight.errors import Invalid, NotFound, TooLarge
+from raysight.ids import random_id
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_. ()-]{0,254}$")
@@ -129,10 +129,10 @@ class Workspace:
 
     def new_upload_path(self, prefix: str, suffix: str) -> Path:
         suffix = suffix.lower() if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix or "") else ""
-        return self.uploads / f"{prefix}_{uuid.uuid4().hex[:12]}{suffix}"
+        return self.uploads / f"{random_id(prefix, random_bytes=6)}{suffix}"
 
     def staging(self, prefix: str = "stage") -> Path:
-        path = self.tmp / f"{prefix}_{uuid.uuid4().hex}"
+        path = self.tmp / random_id(prefix, random_bytes=16)
         path.mkdir(parents=True)
         return path
 
@@ -230,7 +230,7 @@ def check_zip(archive: Path, *, max_bytes: int, max_files: int) -> list[zipfile.
 def extract_zip(archive: Path, dest: Path, *, max_bytes: int, max_files: int) -> int:
     """Extract a checked archive into `dest` (replaced atomically). Returns the number of files written."""
     infos = check_zip(archive, max_bytes=max_bytes, max_files=max_files)
-    staging = dest.with_name(dest.name + f".extract-{uuid.uuid4().hex[:8]}")
+    staging = dest.with_name(f"{dest.name}.{random_id('extract', random_bytes=4, sep='-')}")
     staging.mkdir(parents=True)
     written = 0
     budget = max_bytes

@@ -18,9 +18,10 @@ from sqlalchemy import select
 
 from raysight.context import Platform
 from raysight.errors import Invalid, NotFound
+from raysight.ids import timestamped_id
 from raysight.services.dataset_formats import is_image
 from raysight.services.dataset_split import SPLITS
-from raysight.services.datasets import get_version, new_id
+from raysight.services.datasets import get_version
 from raysight.store.models import AnnotationItem, AnnotationTask, DatasetVersion
 from raysight.store.models.base import iso, utcnow
 from raysight.workspace import check_id
@@ -75,7 +76,7 @@ def create_task(
         raise Invalid("classes must be a non-empty list of distinct, non-empty names")
     root = Path(info.root)
     now = utcnow()
-    task = AnnotationTask(id=new_id("task"), dataset_id=dataset_id, version=version, classes=names)
+    task = AnnotationTask(id=timestamped_id("task"), dataset_id=dataset_id, version=version, classes=names)
     seen: set[str] = set()
     for split in SPLITS:
         folder = root / "images" / split

@@ -8,7 +8,6 @@ the version in a staging folder and renames it into place, so a failure never le
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import socket
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from raysight.context import Platform
 from raysight.errors import Conflict, Invalid, NotFound, Unprocessable, public_message
+from raysight.ids import random_id, timestamped_id
 from raysight.services.dataset_formats import detect_and_parse
 from raysight.services.dataset_limits import DatasetLimits
 from raysight.services.dataset_split import check_ratio, split_items, write_version
@@ -50,9 +50,6 @@ class VersionInfo:
     test_count: int = 0
 
 
-def new_id(prefix: str) -> str:
-    """`<prefix>_YYYYMMDD_HHMMSS_<6 hex>`: sortable by time, unique by the random suffix."""
-    return f"{prefix}_{utcnow():%Y%m%d_%H%M%S}_{secrets.token_hex(3)}"
 
 
 # -- upload ----------------------------------------------------------------------------------------------
@@ -63,7 +60,7 @@ async def upload(*, ctx: Platform, filename: str, read: Callable[[int], Awaitabl
     settings = ctx.settings
     name = clean_filename(filename, "dataset.zip")
     staging = ctx.workspace.staging("upload")
-    dataset_id = new_id("ds")
+    dataset_id = timestamped_id("ds")
     final_dir = ctx.workspace.dataset_dir(dataset_id)
     try:
         part = staging / "source.zip"
@@ -89,7 +86,7 @@ async def upload(*, ctx: Platform, filename: str, read: Callable[[int], Awaitabl
 
 
 def _lock_token() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    return random_id(f"{socket.gethostname()}:{os.getpid()}", random_bytes=4, sep=":")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -347,7 +344,7 @@ def delete_dataset(*, ctx: Platform, dataset_id: str) -> dict[str, Any]:
     folder = ctx.workspace.dataset_dir(dataset_id)
     if folder.exists():
         # Rename first so that a half-deleted folder never looks like a dataset.
-        trash = ctx.workspace.tmp / f"deleted_{dataset_id}_{secrets.token_hex(4)}"
+        trash = ctx.workspace.tmp / random_id(f"deleted_{dataset_id}", random_bytes=4)
         folder.replace(trash)
         shutil.rmtree(trash, ignore_errors=True)
     return {"ok": True, "message": "Dataset deleted successfully"}

@@ -13,9 +13,7 @@ import asyncio
 import contextlib
 import json
 import shutil
-import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +22,10 @@ from sqlalchemy import select
 from raysight.backend import Backend, ModelRef, WeightsInfo
 from raysight.context import Platform
 from raysight.errors import Invalid, InvalidWeights, NotFound
+from raysight.ids import timestamped_id
 from raysight.store.models import Model
 from raysight.store.models.base import iso
 from raysight.workspace import check_id, clean_filename, save_stream
-
-
-def new_model_id() -> str:
-    return f"model_{datetime.now(UTC):%Y%m%d_%H%M%S}_{uuid.uuid4().hex[:6]}"
 
 
 def as_dict(model: Model) -> dict[str, Any]:
@@ -87,7 +82,7 @@ def register(
     weights = Path(weights_path)
     with ctx.db.session() as s:
         model = Model(
-            id=model_id or new_model_id(),
+            id=model_id or timestamped_id("model"),
             name=name,
             description=description,
             plugin=plugin,
@@ -225,7 +220,7 @@ def install_trained(*, ctx: Platform, job: dict[str, Any], artifacts: Path) -> d
     src = artifacts / meta["weights"]
     if not src.is_file():
         raise NotFound(f"the run left no weights file ({meta['weights']})")
-    model_id = new_model_id()
+    model_id = timestamped_id("model")
     folder = ctx.workspace.model_dir(model_id)
     weights = folder / "weights" / f"best{src.suffix}"
     weights.parent.mkdir(parents=True, exist_ok=True)
@@ -285,7 +280,7 @@ async def upload(
     suffix = Path(clean_filename(filename, "weights")).suffix.lower()
     if suffix not in backend.weights_suffixes:
         raise Invalid(f"{backend.name} weights must be a {' or '.join(backend.weights_suffixes)} file")
-    model_id = new_model_id()
+    model_id = timestamped_id("model")
     folder = ctx.workspace.model_dir(model_id)
     weights = folder / "weights" / f"best{suffix}"
     try:

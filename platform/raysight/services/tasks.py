@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from raysight.context import Platform
 from raysight.errors import Conflict, NotFound, RaysightError, public_message
+from raysight.ids import random_id
 from raysight.store.models import Task
 from raysight.store.models.base import iso
 
@@ -25,13 +25,9 @@ Work = Callable[[Callable[[float], None]], Awaitable[dict[str, Any]]]
 _running: dict[str, asyncio.Task[None]] = {}
 
 
-def new_id(kind: str) -> str:
-    return f"{kind}_{uuid.uuid4().hex[:16]}"
-
-
 def create(*, ctx: Platform, kind: str, params: dict[str, Any] | None = None, owner: str | None = None,
            task_id: str | None = None) -> str:
-    task_id = task_id or new_id(kind)
+    task_id = task_id or random_id(kind)
     with ctx.db.session() as s:
         s.add(Task(id=task_id, kind=kind, status=PENDING, params=params or {}, owner=owner))
     return task_id

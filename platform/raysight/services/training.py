@@ -42,11 +42,6 @@ from raysight.workspace import check_id
 LIMITS = {"epochs": (1, 10_000), "imgsz": (32, 8192), "batch": (1, 4096)}
 
 
-def new_job_id() -> str:
-    """``job_20261127_183001_a1b2c3``."""
-    return timestamped_id("job")
-
-
 def as_dict(job: TrainJob) -> dict[str, Any]:
     """The documented job object plus the platform's extra fields."""
     return {
@@ -207,7 +202,7 @@ def create_job(
     backend, model_name, base = _resolve_model(
         ctx, model_name=model_name, base_model_id=base_model_id, task_type=info.task_type
     )
-    job_id = new_job_id()
+    job_id = timestamped_id("job")
     with ctx.db.session() as s:
         job = TrainJob(
             id=job_id, dataset_id=info.dataset_id, version=info.version, model_name=model_name,

@@ -18,6 +18,7 @@ from typing import Any
 
 from raysight.context import Platform
 from raysight.errors import Conflict, Invalid, NotFound, RaysightError, Timeout, Unavailable
+from raysight.ids import random_id
 from raysight.services import tasks
 from raysight.services.filerec import documents, parameters, recognizers
 from raysight.workspace import check_id, check_zip, clean_filename, extract_zip, save_stream
@@ -93,7 +94,7 @@ async def add_task(*, ctx: Platform, task_id: str | None = None, package_task_id
 
 def _new_task_id(ctx: Platform, task_id: str | None) -> str:
     if not task_id:
-        return tasks.new_id(KIND)
+        return random_id(KIND)
     check_id(str(task_id), "task")
     try:
         tasks.get(ctx=ctx, task_id=task_id)
