@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from raysight import defaults
+
 
 class TaskType(StrEnum):
     DETECT = "detect"
@@ -54,8 +56,8 @@ class WeightsInfo:
 
 @dataclass(frozen=True)
 class PredictOptions:
-    conf: float = 0.25
-    iou: float = 0.7
+    conf: float = defaults.CONF
+    iou: float = defaults.IOU
     imgsz: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

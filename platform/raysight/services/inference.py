@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from raysight import defaults
 from raysight.backend import Operation
 from raysight.context import Platform
 from raysight.errors import Invalid, TooLarge, Unavailable, Unprocessable
@@ -34,7 +35,7 @@ def _predictor(ctx: Platform) -> Predictor:
     return ctx.predictor
 
 
-def options(*, conf: float = 0.25, iou: float = 0.7, imgsz: int | None = None) -> dict[str, Any]:
+def options(*, conf: float = defaults.CONF, iou: float = defaults.IOU, imgsz: int | None = None) -> dict[str, Any]:
     """Validated predict options (the dict that travels to the replica)."""
     if not 0.0 <= float(conf) <= 1.0:
         raise Unprocessable("conf must be between 0 and 1")
@@ -80,8 +81,8 @@ async def predict_images(
     ctx: Platform,
     model_id: str,
     images: list[np.ndarray],
-    conf: float = 0.25,
-    iou: float = 0.7,
+    conf: float = defaults.CONF,
+    iou: float = defaults.IOU,
     imgsz: int | None = None,
 ) -> list[list[dict[str, Any]]]:
     """Detections (Detection.as_dict()) per RGB uint8 image, in order. Calls go out concurrently so
@@ -128,7 +129,7 @@ async def store_image(*, ctx: Platform, data: bytes) -> Upload:
 
 
 async def infer_uploads(
-    *, ctx: Platform, model_ids: list[str], files: list[bytes], conf: float = 0.25, iou: float = 0.7,
+    *, ctx: Platform, model_ids: list[str], files: list[bytes], conf: float = defaults.CONF, iou: float = defaults.IOU,
     imgsz: int | None = None,
 ) -> list[dict[str, Any]]:
     """[{model_id, image_path, detections}] for every model x image (model-major order)."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from raysight import joblog, train_storage
+from raysight import defaults, joblog, train_storage
 from raysight.backend import Operation, TrainContext
 from raysight.context import Platform
 from raysight.errors import Conflict, Invalid, NotFound, Unprocessable
@@ -186,9 +186,9 @@ def create_job(
     dataset_id: str,
     version: str = "v1",
     model_name: str | None = None,
-    epochs: int = 10,
-    imgsz: int = 640,
-    batch: int = -1,
+    epochs: int = defaults.TRAIN_EPOCHS,
+    imgsz: int = defaults.TRAIN_IMGSZ,
+    batch: int = defaults.TRAIN_BATCH,
     base_model_id: str | None = None,
     params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from raysight import defaults
 from raysight.context import Platform
 from raysight.errors import Invalid, TooLarge
 from raysight.imaging import encode_jpeg
@@ -198,7 +199,9 @@ async def detect_frames(
             frames.close()
 
 
-async def infer_video(*, ctx: Platform, model_id: str, source: VideoSource, conf: float = 0.25) -> dict[str, Any]:
+async def infer_video(
+    *, ctx: Platform, model_id: str, source: VideoSource, conf: float = defaults.CONF,
+) -> dict[str, Any]:
     """The annotated video (base64) and per-frame statistics, run as a tracked task ('video')."""
     inference.resolve(ctx=ctx, model_id=model_id)
     task_id = tasks.create(ctx=ctx, kind="video", params={"model_id": model_id, "conf": conf})
@@ -247,7 +250,7 @@ def sse(data: dict[str, Any], event: str | None = None) -> str:
 
 
 async def stream_video(
-    *, ctx: Platform, model_id: str, source: VideoSource, conf: float = 0.25,
+    *, ctx: Platform, model_id: str, source: VideoSource, conf: float = defaults.CONF,
     disconnected: Callable[[], Any] | None = None,
 ) -> AsyncIterator[str]:
     """Server-sent events: `event: start` {task_id, model_id, fps, width, height, frame_count}, then

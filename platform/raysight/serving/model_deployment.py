@@ -31,7 +31,7 @@ from typing import Any
 
 from ray import serve
 
-from raysight import metrics, ray_metrics
+from raysight import defaults, metrics, ray_metrics
 from raysight.errors import Invalid, NotFound, RaysightError, Unavailable, public_message
 from raysight.imaging import MAX_INFER_PIXELS, decode_sized, scale_boxes
 from raysight.ports import ModelCatalogFactory
@@ -225,8 +225,8 @@ class ModelDeployment:
         for indices in groups.values():
             holder, raw = holders[indices[0]], options[indices[0]]
             opts = PredictOptions(
-                conf=float(raw.get("conf", 0.25)),
-                iou=float(raw.get("iou", 0.7)),
+                conf=float(raw.get("conf", defaults.CONF)),
+                iou=float(raw.get("iou", defaults.IOU)),
                 imgsz=raw.get("imgsz"),
                 extra=dict(raw.get("extra") or {}),
             )

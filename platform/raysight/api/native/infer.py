@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
+from raysight import defaults
 from raysight.api.deps import platform
 from raysight.context import Platform
 from raysight.services import inference, video
@@ -46,7 +47,8 @@ async def infer_image(
     """Detect objects in one image: {model_id, image_path, detections}."""
     data = await _read_image(ctx, file)
     results = await inference.infer_uploads(
-        ctx=ctx, model_ids=[model_id], files=[data], conf=_pick(conf, conf_q, 0.25), iou=_pick(iou, iou_q, 0.7),
+        ctx=ctx, model_ids=[model_id], files=[data], conf=_pick(conf, conf_q, defaults.CONF),
+        iou=_pick(iou, iou_q, defaults.IOU),
         imgsz=_pick(imgsz, imgsz_q, None),
     )
     return results[0]
@@ -64,7 +66,8 @@ async def infer_batch(
     ids = [m.strip() for m in model_ids.split(",") if m.strip()]
     data = [await _read_image(ctx, f) for f in files]
     results = await inference.infer_uploads(
-        ctx=ctx, model_ids=ids, files=data, conf=_pick(conf, conf_q, 0.25), iou=_pick(iou, iou_q, 0.7),
+        ctx=ctx, model_ids=ids, files=data, conf=_pick(conf, conf_q, defaults.CONF),
+        iou=_pick(iou, iou_q, defaults.IOU),
         imgsz=_pick(imgsz, imgsz_q, None),
     )
     return {"results": results}
@@ -79,7 +82,7 @@ async def infer_video(
 ) -> dict[str, Any]:
     """The annotated video, base64 ({model_id, video_data, mime_type, task_id, stats}); stats has
     total_frames, detections_per_frame, fps (and processing_fps). Tracked as a 'video' task."""
-    threshold = inference.options(conf=_pick(conf, conf_q, 0.25))["conf"]
+    threshold = inference.options(conf=_pick(conf, conf_q, defaults.CONF))["conf"]
     inference.resolve(ctx=ctx, model_id=model_id)
     source = await video.open_video(ctx=ctx, read=file.read, filename=file.filename)
     try:
@@ -98,7 +101,7 @@ async def infer_video_stream(
 ) -> StreamingResponse:
     """Server-sent events: `event: start`, one `data: {"frame", "image_data", "detections"}` per frame,
     then `event: end` with the statistics (`event: error` {detail} if inference fails midway)."""
-    threshold = inference.options(conf=_pick(conf, conf_q, 0.25))["conf"]
+    threshold = inference.options(conf=_pick(conf, conf_q, defaults.CONF))["conf"]
     inference.resolve(ctx=ctx, model_id=model_id)
     source = await video.open_video(ctx=ctx, read=file.read, filename=file.filename)
     events = video.stream_video(ctx=ctx, model_id=model_id, source=source, conf=threshold,

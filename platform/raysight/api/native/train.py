@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, field_validator
 
+from raysight import defaults
 from raysight.api.deps import platform
 from raysight.context import Platform
 from raysight.services import training
@@ -22,9 +23,9 @@ class CreateJobRequest(BaseModel):
         description="yolov8n.pt / yolov8s.pt / yolo11n.pt, resnet18/34/50, or a registered model id; "
         "default yolov8n.pt for a detection dataset, resnet18 for a classification one",
     )
-    epochs: int = Field(default=10, ge=1, le=10_000)
-    imgsz: int = Field(default=640, ge=32, le=8192)
-    batch: int = Field(default=-1, ge=-1, le=4096, description="-1 = automatic")
+    epochs: int = Field(default=defaults.TRAIN_EPOCHS, ge=1, le=10_000)
+    imgsz: int = Field(default=defaults.TRAIN_IMGSZ, ge=32, le=8192)
+    batch: int = Field(default=defaults.TRAIN_BATCH, ge=-1, le=4096, description="-1 = automatic")
     base_model_id: str | None = Field(default=None, description="registered model to fine-tune")
     params: dict[str, Any] | None = Field(
         default=None,

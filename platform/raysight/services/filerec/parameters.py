@@ -11,15 +11,17 @@ import os
 import threading
 from typing import Any
 
+from raysight import defaults
 from raysight.context import Platform
 from raysight.errors import Invalid
 from raysight.services import datasets, inference
 
 OCR = "ocr"  # the default recognizer: the OCR plugin's built-in model
 DEFAULTS: dict[str, Any] = {
-    "recognizer": {"model_id": OCR, "conf": 0.25, "iou": 0.7},
+    "recognizer": {"model_id": OCR, "conf": defaults.CONF, "iou": defaults.IOU},
     "training": {"dataset_id": None, "version": "v1", "model_name": None, "base_model_id": None,
-                 "epochs": 10, "imgsz": 640, "batch": -1, "learning_rate": None},
+                 "epochs": defaults.TRAIN_EPOCHS, "imgsz": defaults.TRAIN_IMGSZ, "batch": defaults.TRAIN_BATCH,
+                 "learning_rate": None},
 }
 RECOGNIZER_KEYS = ("model_id", "conf", "iou")
 TRAINING_KEYS = tuple(DEFAULTS["training"])

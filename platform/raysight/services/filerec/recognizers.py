@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from raysight import defaults
 from raysight.context import Platform
 from raysight.imaging import scale_boxes
 from raysight.services import inference
@@ -21,7 +22,7 @@ def describe(*, ctx: Platform, recognizer: dict[str, Any]) -> dict[str, Any]:
         return {"model_id": OCR, "backend": "ocr", "kind": "ocr"}
     backend, _ = inference.resolve(ctx=ctx, model_id=model_id)
     return {"model_id": model_id, "backend": backend, "kind": "model",
-            "conf": float(recognizer.get("conf", 0.25)), "iou": float(recognizer.get("iou", 0.7))}
+            "conf": float(recognizer.get("conf", defaults.CONF)), "iou": float(recognizer.get("iou", defaults.IOU))}
 
 
 def _scaled(points: list[list[float]], scale: float) -> list[float]:
