@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from raysight.api.deps import platform
+from raysight.api.responses import OkResponse
 from raysight.context import Platform
 from raysight.services import annotations
 
@@ -59,11 +60,6 @@ class ItemAnnotation(BaseModel):
     image_id: str
     boxes: list[BoxModel]
     updated_at: str | None
-
-
-class OkResponse(BaseModel):
-    ok: bool
-    message: str
 
 
 class ExportResponse(OkResponse):

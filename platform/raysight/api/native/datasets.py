@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from raysight.api.deps import multipart_doc, platform
+from raysight.api.responses import OkResponse
 from raysight.context import Platform
 from raysight.errors import Invalid
 from raysight.services import datasets
@@ -73,11 +74,6 @@ class DatasetDetail(DatasetSummary):
 class UpdateRequest(BaseModel):
     description: str | None = None
     tags: list[str] | None = None
-
-
-class OkResponse(BaseModel):
-    ok: bool
-    message: str
 
 
 @router.post("/datasets/upload", response_model=UploadResponse, openapi_extra=_UPLOAD_DOC)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from raysight.api.deps import multipart_doc, platform
+from raysight.api.responses import OkResponse
 from raysight.context import Platform
 from raysight.errors import Invalid
 from raysight.services import models
@@ -60,11 +61,6 @@ class UpdateRequest(BaseModel):
     name: str | None = None
     description: str | None = None
     tags: list[str] | None = None
-
-
-class OkResponse(BaseModel):
-    ok: bool
-    message: str
 
 
 def _split(value: Any) -> list[str]:

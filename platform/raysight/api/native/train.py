@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from raysight import defaults
 from raysight.api.deps import platform
+from raysight.api.responses import OkResponse
 from raysight.context import Platform
 from raysight.services import training
 
@@ -77,11 +78,6 @@ class Job(BaseModel):
 
 class JobList(BaseModel):
     jobs: list[Job]
-
-
-class OkResponse(BaseModel):
-    ok: bool
-    message: str
 
 
 class ResumeResponse(OkResponse):
