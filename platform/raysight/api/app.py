@@ -10,6 +10,7 @@ from raysight import __version__
 from raysight.api import compat, native
 from raysight.api.envelopes import native_error
 from raysight.api.middleware import OPEN_PATHS, ApiKeyMiddleware, BodyLimitMiddleware, CrossSiteMiddleware
+from raysight.api.middleware.body_limit import archive_paths
 from raysight.api.request_metrics import RequestMetricsMiddleware
 from raysight.context import Platform
 from raysight.errors import RaysightError
@@ -34,9 +35,10 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     app.add_middleware(RequestMetricsMiddleware)  # outermost: counts 401s and 404s too
     app.add_exception_handler(RaysightError, native_error)
     app.add_exception_handler(Exception, native_error)
-    for router in native.routers():
-        app.include_router(router)
+    mounted = [("", router) for router in native.routers()]
     for name, router in compat.routers():
-        app.include_router(router, prefix=f"/compat/{name}")
-        app.include_router(router)
+        mounted += [(f"/compat/{name}", router), ("", router)]
+    for prefix, router in mounted:
+        app.include_router(router, prefix=prefix)
+    app.state.archive_paths = archive_paths(mounted)  # the body limit's archive routes
     return app

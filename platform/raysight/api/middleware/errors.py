@@ -21,13 +21,13 @@ def platform_of(scope: Scope) -> Platform | None:
     return getattr(state, "platform", None) if state is not None else None
 
 
-def _leaf_routes(routes: list[Any]) -> Iterator[Any]:
+def leaf_routes(routes: list[Any]) -> Iterator[Any]:
     """Routes of a router with those of the routers it includes (FastAPI keeps an included router as
     one entry; the dialects include theirs without a prefix)."""
     for route in routes:
         included = getattr(route, "original_router", None)
         if included is not None:
-            yield from _leaf_routes(included.routes)
+            yield from leaf_routes(included.routes)
         else:
             yield route
 
@@ -41,7 +41,7 @@ def dialect_renderer(path: str) -> Callable[[Request, Exception], Response] | No
         prefix = f"/compat/{name}"
         mounted = path.startswith(prefix + "/")
         sub = path[len(prefix):] if mounted else path
-        renders = [(r, getattr(r, "render_error", None)) for r in _leaf_routes(router.routes)]
+        renders = [(r, getattr(r, "render_error", None)) for r in leaf_routes(router.routes)]
         for route, render in renders:
             if render is not None and route.path_regex.match(sub):
                 return render

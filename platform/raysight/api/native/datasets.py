@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from raysight.api.deps import multipart_doc, platform
+from raysight.api.middleware.body_limit import archive_body
 from raysight.api.responses import OkResponse
 from raysight.context import Platform
 from raysight.errors import Invalid
@@ -77,6 +78,7 @@ class UpdateRequest(BaseModel):
 
 
 @router.post("/datasets/upload", response_model=UploadResponse, openapi_extra=_UPLOAD_DOC)
+@archive_body
 async def upload_dataset(request: Request, ctx: Platform = Depends(platform)) -> dict[str, Any]:
     """Upload a dataset ZIP (multipart field `file`). Unsafe or oversized archives are refused whole."""
     form = await request.form()

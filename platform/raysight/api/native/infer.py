@@ -16,6 +16,7 @@ from starlette.background import BackgroundTask
 
 from raysight import defaults
 from raysight.api.deps import platform
+from raysight.api.middleware.body_limit import archive_body
 from raysight.context import Platform
 from raysight.services import inference, video
 
@@ -55,6 +56,7 @@ async def infer_image(
 
 
 @router.post("/infer/batch/run")
+@archive_body
 async def infer_batch(
     model_ids: str = Form(..., description='Comma-separated model ids, e.g. "model_1,model_2"'),
     files: list[UploadFile] = File(..., description="Image files"),
@@ -74,6 +76,7 @@ async def infer_batch(
 
 
 @router.post("/infer/video/{model_id}")
+@archive_body
 async def infer_video(
     model_id: str,
     file: UploadFile = File(..., description="Video file"),
@@ -92,6 +95,7 @@ async def infer_video(
 
 
 @router.post("/infer/video/{model_id}/stream")
+@archive_body
 async def infer_video_stream(
     model_id: str,
     request: Request,

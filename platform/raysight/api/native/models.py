@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from raysight.api.deps import multipart_doc, platform
+from raysight.api.middleware.body_limit import archive_body
 from raysight.api.responses import OkResponse
 from raysight.context import Platform
 from raysight.errors import Invalid
@@ -73,6 +74,7 @@ def list_models(ctx: Platform = Depends(platform)) -> dict[str, Any]:
 
 
 @router.post("/models/upload", response_model=ModelInfo, openapi_extra=_UPLOAD_DOC)
+@archive_body
 async def upload_model(request: Request, ctx: Platform = Depends(platform)) -> dict[str, Any]:
     """Extension: register weights you bring (multipart: file, plugin, name, classes, description, tags)."""
     form = await request.form()

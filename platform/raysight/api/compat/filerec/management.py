@@ -9,6 +9,7 @@ from raysight.api.compat.filerec.envelope import FilerecRoute, inputs, ok
 from raysight.api.compat.filerec.schemas import DatasetIdBody, ModelIdBody, ParametersBody
 from raysight.api.compat.filerec.uploads import uploaded
 from raysight.api.deps import platform
+from raysight.api.middleware.body_limit import archive_body
 from raysight.context import Platform
 from raysight.services.filerec import catalog, monitor, parameters
 
@@ -28,6 +29,7 @@ async def set_parameters(request: Request, ctx: Platform = Depends(platform)) ->
 
 
 @router.post("/training_model/upload_model")
+@archive_body
 async def upload_model(request: Request, ctx: Platform = Depends(platform)) -> JSONResponse:
     """A weights file (multipart `file`; optional `plugin`, `name`, `classes`) registered as a model."""
     async with uploaded(request, ctx, "a weights file") as (file, fields):
@@ -39,6 +41,7 @@ async def upload_model(request: Request, ctx: Platform = Depends(platform)) -> J
 
 
 @router.post("/training_model/upload_datasets")
+@archive_body
 async def upload_datasets(request: Request, ctx: Platform = Depends(platform)) -> JSONResponse:
     """A dataset archive (multipart `file`, zip) imported as a dataset with version v1."""
     async with uploaded(request, ctx, "a dataset zip") as (file, _fields):

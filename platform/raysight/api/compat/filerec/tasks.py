@@ -9,6 +9,7 @@ from raysight.api.compat.filerec.envelope import FilerecRoute, inputs, ok
 from raysight.api.compat.filerec.schemas import AddTaskBody, OptionalTaskIdBody, TaskIdBody
 from raysight.api.compat.filerec.uploads import uploaded
 from raysight.api.deps import platform
+from raysight.api.middleware.body_limit import archive_body
 from raysight.context import Platform
 from raysight.services.filerec import recognition, task_admin, training_tasks
 
@@ -16,6 +17,7 @@ router = APIRouter(tags=["filerec"], route_class=FilerecRoute)
 
 
 @router.post("/upload_package")
+@archive_body
 async def upload_package(request: Request, ctx: Platform = Depends(platform)) -> JSONResponse:
     """A zip of files (multipart `file`): starts a recognition task over them; answers its task_id."""
     async with uploaded(request, ctx, "a zip package") as (file, fields):
