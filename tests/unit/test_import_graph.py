@@ -7,8 +7,8 @@
   The exception is the composition root (raysight.runtime, and the Serve application's serving/app.py
   and serving/ingress.py, which host the API): it hands the domain's implementations of the ports to
   the Ray side; no other module of a layer imports raysight.runtime;
-- the base modules (store, workspace, errors, settings, ids) import none of api / services / serving /
-  training;
+- the base modules (store, workspace, errors, settings, ids, and the plain helpers services share
+  with the Ray side) import none of api / services / serving / training, no ray and no fastapi;
 - no import cycles between packages;
 - plugins/* import from raysight only its public plugin API (raysight.plugin).
 """
@@ -25,7 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "platform" / "raysight"
 PLUGINS = ROOT / "plugins"
 LAYERS = ("api", "services", "serving", "training")
-BASE = ("store", "workspace", "errors", "settings", "ids")
+# modules every layer may use: they import none of the layers, no Ray and no FastAPI (services use them)
+BASE = ("store", "workspace", "errors", "settings", "ids", "context", "defaults", "imaging", "joblog",
+        "train_storage", "import_roots")
 COMPOSITION_ROOTS = {"raysight.serving.app", "raysight.serving.ingress"}
 PLUGIN_API = "raysight.plugin"
 
@@ -88,8 +90,8 @@ def violations(graph: dict[str, list[str]]) -> list[str]:
                 found.append(f"{module} imports {name} ({layer} reaches the domain through raysight.ports)")
             if layer in LAYERS and target == "runtime" and module not in COMPOSITION_ROOTS:
                 found.append(f"{module} imports {name} (only the composition roots wire the ports)")
-            if layer in BASE and target in LAYERS:
-                found.append(f"{module} imports {name} (base modules import no {target})")
+            if layer in BASE and (target in (*LAYERS, "runtime") or top in ("ray", "fastapi", "starlette")):
+                found.append(f"{module} imports {name} (base modules import no {target or top})")
             if layer == "ports" and target in LAYERS:
                 found.append(f"{module} imports {name} (the ports depend on nothing above them)")
             if layer == "api" and target in ("serving", "training"):
