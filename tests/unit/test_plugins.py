@@ -70,15 +70,24 @@ def test_builtins_register_through_entry_points() -> None:
     assert registry.backend_for_model_name("unknown.pt") is None
 
 
+def _imports(path: Path) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names.append(node.module or "")
+    return names
+
+
 def test_builtin_plugins_import_only_the_public_plugin_api() -> None:
     for path in PLUGINS.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            for name in names:
-                assert not name.startswith("ray.") and name != "ray", (path, name)
-                if name == "raysight" or name.startswith("raysight."):
-                    assert name == "raysight.plugin", (path, name)
+        for name in _imports(path):
+            assert not name.startswith("ray.") and name != "ray", (path, name)
+            if name == "raysight" or name.startswith("raysight."):
+                assert name == "raysight.plugin", (path, name)
+    for path in (PLUGINS.parent / "platform" / "raysight").rglob("*.py"):  # and the core names no plugin
+        assert not [n for n in _imports(path) if n.startswith("raysight_")], path
 
 
 def test_the_documented_plugin_is_discovered_and_listed(outside_plugin: Path, tmp_path: Path) -> None:
