@@ -77,11 +77,11 @@ def main() -> None:
         t = time.perf_counter()
         await sam.options("builtin:sam:vit_t").run.remote("embed", {"image": image[::-1].copy()})
         out["sam_embed_s"] = round(time.perf_counter() - t, 3)
-        await ocr.options("builtin:ocr").run.remote("ocr", {"image": image})  # load
+        await ocr.options("builtin:ocr").run.remote("read_text", {"image": image})  # load
         ocr_times = []
         for _ in range(args.repeat):
             t = time.perf_counter()
-            await ocr.options("builtin:ocr").run.remote("ocr", {"image": image})
+            await ocr.options("builtin:ocr").run.remote("read_text", {"image": image})
             ocr_times.append(time.perf_counter() - t)
         out["ocr_s"] = round(statistics.median(ocr_times), 3)
         ingest_times, stages = [], {}

@@ -1,84 +1,45 @@
-"""Builds a small third-party plugin package (with entry-point metadata) in a folder, the way
-`pip install` would lay it out, so tests can prove outside plugins are discovered and served."""
+"""Installs the example plugin of docs/plugins.md (its `<!-- example: PATH -->` code blocks, exactly as
+the document shows them) into a folder, the way `pip install` would lay it out (the package and a
+dist-info with the entry points of its pyproject.toml), so tests prove that a stranger's plugin
+written from the document is discovered, served and trained."""
 
 from __future__ import annotations
 
-import textwrap
+import re
+import tomllib
 from pathlib import Path
 
-PLUGIN_SOURCE = '''
-"""raysight_toy: a third-party model family. Classifies an image by its dominant colour channel."""
-
-from __future__ import annotations
-
-import json
-from typing import Any, ClassVar
-
-import numpy as np
-
-from raysight.backend import Backend, Detection, ModelRef, Operation, PredictOptions, TaskType
-from raysight.hookspecs import hookimpl
-
-DEFAULT_CLASSES = ["red", "green", "blue"]
+DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
+EXAMPLE = re.compile(r"<!-- example: (?P<path>[\w./-]+) -->\n```\w*\n(?P<code>.*?)\n```", re.S)
 
 
-class ToyBackend(Backend):
-    name: ClassVar[str] = "__BACKEND__"
-    task: ClassVar[TaskType] = TaskType.CLASSIFY
-    operations: ClassVar[frozenset[Operation]] = frozenset({Operation.PREDICT})
-    default_params: ClassVar[dict[str, Any]] = {"channels": 3}
-
-    def builtin_ref(self, key: str) -> ModelRef | None:
-        if key == "builtin:__BACKEND__":
-            return ModelRef(model_id=key, weights_path=None, classes=DEFAULT_CLASSES)
-        return None
-
-    def load(self, ref: ModelRef, *, device: str) -> Any:
-        classes = list(ref.classes) or DEFAULT_CLASSES
-        if ref.weights_path:
-            classes = json.loads(open(ref.weights_path).read()).get("classes", classes)
-        return {"classes": classes}
-
-    def predict(self, model: Any, images: list[np.ndarray], options: PredictOptions) -> list[list[Detection]]:
-        out = []
-        for image in images:
-            means = image.reshape(-1, 3).mean(axis=0)
-            idx = int(np.argmax(means))
-            conf = float(means[idx] / max(means.sum(), 1e-6))
-            h, w = image.shape[:2]
-            out.append([Detection(idx, model["classes"][idx], conf, 0.0, 0.0, float(w), float(h))])
-        return out
-
-    def run(self, model: Any, op: str, payload: dict[str, Any]) -> Any:
-        if op == "classes":
-            return model["classes"]
-        return super().run(model, op, payload)
+def example_files(doc: Path = DOC) -> dict[str, str]:
+    """{relative path: text} of the example plugin in the document."""
+    files = {m["path"]: m["code"] + "\n" for m in EXAMPLE.finditer(doc.read_text())}
+    if "pyproject.toml" not in files:
+        raise AssertionError(f"{doc} shows no example pyproject.toml")
+    return files
 
 
-@hookimpl
-def raysight_backends() -> list[ToyBackend]:
-    return [ToyBackend()]
+def write_dist(root: Path, *, dist: str, version: str, entry_points: dict[str, str]) -> None:
+    """The dist-info (METADATA + entry_points.txt) pip would write for a package with these entry points."""
+    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[raysight.plugins]\n{lines}")
+    (info / "RECORD").write_text("")
 
 
-@hookimpl
-def raysight_model_names() -> dict[str, str]:
-    return {"__BACKEND__-colour": "__BACKEND__"}
-'''
-
-
-def make_outside_plugin(root: Path, *, name: str = "toy", module: str = "raysight_toy", backend: str = "toy") -> Path:
-    """Write the package and its dist-info (METADATA + entry_points.txt) under `root`; `backend` names the
-    model family it registers (so two test plugins never collide in one process)."""
+def make_outside_plugin(root: Path) -> Path:
+    """Install the document's example plugin under `root` (put `root` on sys.path to use it)."""
+    files = example_files()
     root.mkdir(parents=True, exist_ok=True)
-    pkg = root / module
-    pkg.mkdir(exist_ok=True)
-    (pkg / "__init__.py").write_text(PLUGIN_SOURCE.replace("__BACKEND__", backend))
-    dist = root / f"{module}-0.1.0.dist-info"
-    dist.mkdir(exist_ok=True)
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.1.0\n")
-    (dist / "entry_points.txt").write_text(textwrap.dedent(f"""\
-        [raysight.plugins]
-        {name} = {module}
-        """))
-    (dist / "RECORD").write_text("")
+    for rel, text in files.items():
+        if rel != "pyproject.toml":
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_text(text)
+    project = tomllib.loads(files["pyproject.toml"])["project"]
+    write_dist(root, dist=project["name"], version=project["version"],
+               entry_points=project["entry-points"]["raysight.plugins"])
     return root

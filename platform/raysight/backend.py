@@ -2,6 +2,11 @@
 
 A backend is stateless and picklable: Ray ships it to Serve replicas and Train workers. Loaded
 weights live in the object returned by ``load`` (the replica's multiplexed cache holds that).
+
+Model keys a replica is asked for (a plugin sees only the ModelRef built from one): ``builtin:<name>``
+or ``builtin:<name>:<variant>`` for a model the family serves without a registry record
+(``Backend.builtin_ref``), and ``<model id>@<version>`` for a registry model (the core builds its
+ModelRef from the record; the version changes with the record, so an update is never served stale).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from raysight import defaults
+from raysight.capabilities import Capability
 
 
 class TaskType(StrEnum):
@@ -38,7 +44,8 @@ class ModelRef:
     model_id: str
     weights_path: str | None
     classes: list[str] = field(default_factory=list)
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # the record's params (TrainResult.params ...)
+    weights_dir: str | None = None  # the workspace's weights folder, where named files (mobile_sam.pt) lie
 
 
 @dataclass(frozen=True)
@@ -111,26 +118,45 @@ class TrainContext:
 
 
 class Backend:
-    """Base of every model family. Subclasses set the class attributes and override what they support."""
+    """Base of every model family. Subclasses set the class attributes and override what they support.
+
+    `name` is unique across all plugins (a second backend of the same name is refused at discovery);
+    it is also the name of the Serve deployment that hosts the family and the key of its entry under
+    ``models:`` in serve_config.yaml. `capabilities` is what services may ask this family for.
+    `default_model_name` is the model name a training job uses when it names none (a name this
+    family's ``raysight_model_names`` hook maps to it).
+    """
 
     name: ClassVar[str] = ""
     task: ClassVar[TaskType] = TaskType.DETECT
     operations: ClassVar[frozenset[Operation]] = frozenset()
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    default_model_name: ClassVar[str] = ""
     dataset_formats: ClassVar[tuple[str, ...]] = ()
     default_params: ClassVar[dict[str, Any]] = {}
     weights_suffixes: ClassVar[tuple[str, ...]] = (".pt", ".pth")
 
     def describe(self) -> dict[str, Any]:
+        params = {"model_name": self.default_model_name} if self.default_model_name else {}
         return {
             "name": self.name,
             "task": str(self.task),
             "operations": sorted(str(o) for o in self.operations),
+            "capabilities": sorted(str(c) for c in self.capabilities),
             "dataset_formats": list(self.dataset_formats),
-            "default_params": dict(self.default_params),
+            "default_params": {**params, **self.default_params},
         }
 
     def supports(self, operation: Operation | str) -> bool:
         return Operation(operation) in self.operations
+
+    def provides(self, capability: Capability | str) -> bool:
+        return Capability(capability) in self.capabilities
+
+    def builtin_key(self, variant: str | None = None) -> str:
+        """The key of this family's built-in model (``builtin:<name>`` or ``builtin:<name>:<variant>``),
+        what services send when they ask a capability's provider without naming a model."""
+        return f"builtin:{self.name}" + (f":{variant}" if variant else "")
 
     # -- serving ------------------------------------------------------------
     def load(self, ref: ModelRef, *, device: str) -> Any:
@@ -169,8 +195,10 @@ class Backend:
         return {}
 
     # -- training -----------------------------------------------------------
-    def train_loop(self) -> Callable[[dict[str, Any]], None]:
-        """The per-worker function that TorchTrainer runs (its config is TrainContext as a dict)."""
+    def train_loop(self) -> Callable[[dict[str, Any]], Any]:
+        """The per-worker function each Ray Train worker runs. It gets the job's config (open it with
+        ``raysight.plugin.TrainSession.for_config(config)``: TrainContext, logs, epoch reports,
+        checkpoints) and returns a ``TrainResult`` on the chief worker (None on the others)."""
         raise NotImplementedError(f"{self.name} cannot train")
 
     def scaling_workers(self, requested: int) -> int:

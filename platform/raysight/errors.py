@@ -84,6 +84,13 @@ class Timeout(RaysightError):
     code = "timeout"
 
 
+class WeightsMissing(Unavailable):
+    """A model's weights file is not there; the family never answers with untrained weights instead
+    (a `segment_with_prompts` provider raising it sends imgseg to the classical segmenter)."""
+
+    code = "weights_missing"
+
+
 _ABS_PATH = re.compile(r"(?<![\w.~/-])/(?:[^\s'\"/:,;()\[\]<>]+/)+([^\s'\"/:,;()\[\]<>]*)")
 _IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b")
 _IPV6 = re.compile(r"\[[0-9A-Fa-f:.%\w]*:[0-9A-Fa-f:.%\w]*\](?::\d{1,5})?")

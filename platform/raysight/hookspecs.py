@@ -6,10 +6,9 @@ Example (a third-party package's ``pyproject.toml``)::
     [project.entry-points."raysight.plugins"]
     mymodel = "mymodel_raysight"
 
-and in ``mymodel_raysight/__init__.py``::
+and in ``mymodel_raysight/__init__.py`` (a plugin imports only ``raysight.plugin``; docs/plugins.md)::
 
-    from raysight.hookspecs import hookimpl
-    from raysight.backend import Backend
+    from raysight.plugin import Backend, hookimpl
 
     class MyBackend(Backend): ...
 
@@ -36,10 +35,12 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def raysight_backends() -> list[Backend]:
     """Return the model backends this plugin provides.
 
-    Each backend declares its ``name`` (unique across plugins; it is also the name of the Serve
-    deployment that hosts it), its ``task`` (detect / segment / classify / ocr / ...), the
-    ``operations`` it supports (predict, train, evaluate, export), its ``default_params`` and the
-    ``dataset_formats`` it can train on. A family that takes weights files implements
+    Each backend declares its ``name`` (unique across plugins: a later plugin's backend of a taken
+    name is refused at discovery; it is also the name of the Serve deployment that hosts it and its
+    key under ``models:`` in serve_config.yaml), its ``task`` (detect / segment / classify / ocr /
+    ...), the ``operations`` it supports (predict, train, evaluate, export), the ``capabilities``
+    services may ask it for (raysight.capabilities), its ``default_model_name``, ``default_params``
+    and the ``dataset_formats`` it can train on. A family that takes weights files implements
     ``check_weights(path, *, arch=None) -> WeightsInfo`` (load without running anything from the file,
     keys and shapes against the architecture, ``InvalidWeights`` otherwise) and ``weights_names()`` (the
     file names it looks up in the weights folder). Called once per process when plugins load.
@@ -48,7 +49,8 @@ def raysight_backends() -> list[Backend]:
 
 @hookspec
 def raysight_model_names() -> dict[str, str]:
-    """Map model names a client may ask for (``yolov8n.pt``, ``resnet18``...) to a backend name.
+    """Map model names a client may ask for (``yolov8n.pt``, ``resnet18``...) to a backend name of
+    this plugin (names mapped to another plugin's backend are ignored).
 
     Training resolves ``model_name`` through these maps to choose the plugin that owns a job.
     """

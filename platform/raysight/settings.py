@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -61,6 +61,25 @@ class Settings(BaseSettings):
     max_queued_jobs: int = Field(default=20, description="most training jobs waiting as queued")
     max_async_tasks: int = Field(default=8, description="most async ingest tasks in flight")
     max_urls_per_request: int = Field(default=256, description="most image URLs in one request")
+
+    # -- plugin capabilities (issue 12, plugin contract) --
+    capability_providers: str = Field(
+        default="", description="which backend provides a capability, e.g. 'read_text=my_ocr,segment_with_prompts=sam'")
+
+    @field_validator("capability_providers")
+    @classmethod
+    def _check_capability_providers(cls, value: str) -> str:
+        from raysight.capabilities import parse_preferences
+
+        parse_preferences(value)
+        return value
+
+    @property
+    def capability_preferences(self) -> dict[str, str]:
+        """{capability: backend name} from RAYSIGHT_CAPABILITY_PROVIDERS."""
+        from raysight.capabilities import parse_preferences
+
+        return {str(cap): name for cap, name in parse_preferences(self.capability_providers).items()}
 
     @property
     def max_image_bytes(self) -> int:

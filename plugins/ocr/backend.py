@@ -1,4 +1,5 @@
-"""The OCR backend: PP-OCR detection + angle classification + recognition.
+"""The OCR backend: PP-OCR detection + angle classification + recognition; the platform's built-in
+provider of the `read_text` capability.
 
 ``builtin:ocr`` is the only model: rapidocr-onnxruntime with the PP-OCRv4 models it ships, or
 paddleocr when installed and its models lie in the weights folder (``weights/paddleocr/{det,rec,cls}``).
@@ -11,7 +12,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from raysight.backend import Backend, Detection, ModelRef, Operation, PredictOptions, TaskType
+from raysight.plugin import (
+    Backend,
+    Capability,
+    Detection,
+    Invalid,
+    ModelRef,
+    Operation,
+    PredictOptions,
+    RunOp,
+    TaskType,
+)
 
 BUILTIN_KEY = "builtin:ocr"
 
@@ -19,8 +30,6 @@ BUILTIN_KEY = "builtin:ocr"
 def _rgb(image: Any) -> np.ndarray:
     if isinstance(image, (bytes, bytearray, memoryview)):
         import cv2
-
-        from raysight.errors import Invalid
 
         arr = cv2.imdecode(np.frombuffer(bytes(image), np.uint8), cv2.IMREAD_COLOR)
         if arr is None:
@@ -36,6 +45,7 @@ class OcrBackend(Backend):
     name: ClassVar[str] = "ocr"
     task: ClassVar[TaskType] = TaskType.OCR
     operations: ClassVar[frozenset[Operation]] = frozenset({Operation.PREDICT})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.READ_TEXT})
     dataset_formats: ClassVar[tuple[str, ...]] = ()
     default_params: ClassVar[dict[str, Any]] = {"engine": "auto"}
 
@@ -50,24 +60,17 @@ class OcrBackend(Backend):
         from raysight_ocr import engine
 
         model_dir = ref.params.get("paddle_model_dir")
-        if not model_dir and ref.params.get("weights_dir"):
-            model_dir = str(Path(ref.params["weights_dir"]) / "paddleocr")
+        if not model_dir and ref.weights_dir:
+            model_dir = str(Path(ref.weights_dir) / "paddleocr")
         return engine.create(str(ref.params.get("engine", "auto")), model_dir=model_dir, params=ref.params)
 
     def run(self, model: Any, op: str, payload: dict[str, Any]) -> Any:
-        """``ocr``: {image, use_cls?, details?} -> {"engine", "lines": [...], "align"?}. With
-        details (default) each line carries colours and line height as predictText reports them."""
-        from raysight.errors import Invalid
-
-        if op != "ocr":
+        """``read_text``: {image, use_cls?} -> {"engine", "lines": [{"box": 4 [x, y] points, "text",
+        "score"}]} (the `read_text` capability)."""
+        if op != RunOp.READ_TEXT:
             raise Invalid(f"ocr has no operation '{op}'")
         image = _rgb(payload["image"])
-        lines = model.read(image, use_cls=bool(payload.get("use_cls", True)))
-        if not payload.get("details", True):
-            return {"engine": model.name, "lines": lines}
-        from raysight_ocr import textinfo
-
-        return {"engine": model.name, **textinfo.describe(image, lines)}
+        return {"engine": model.name, "lines": model.read(image, use_cls=bool(payload.get("use_cls", True)))}
 
     def predict(self, model: Any, images: list[np.ndarray], options: PredictOptions) -> list[list[Detection]]:
         out = []

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from raysight.backend import Backend, Detection, ModelRef, Operation, PredictOptions, TaskType, WeightsInfo
+from raysight.plugin import Backend, Capability, Detection, ModelRef, Operation, PredictOptions, TaskType, WeightsInfo
 
 ARCHS = ("resnet18", "resnet34", "resnet50")
 MODEL_NAMES = [*ARCHS, *(f"{a}.pth" for a in ARCHS), *(f"{a}.pt" for a in ARCHS)]
@@ -18,10 +18,11 @@ class ResnetBackend(Backend):
     name: ClassVar[str] = "resnet"
     task: ClassVar[TaskType] = TaskType.CLASSIFY
     operations: ClassVar[frozenset[Operation]] = frozenset({Operation.PREDICT, Operation.TRAIN})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.CLASSIFY, Capability.CLASSIFY_COMPONENTS, Capability.TRAIN})
+    default_model_name: ClassVar[str] = "resnet18"
     dataset_formats: ClassVar[tuple[str, ...]] = ("classify",)
-    default_params: ClassVar[dict[str, Any]] = {
-        "model_name": "resnet18", "epochs": 10, "imgsz": 224, "batch": 32, "lr": 0.001,
-    }
+    default_params: ClassVar[dict[str, Any]] = {"epochs": 10, "imgsz": 224, "batch": 32, "lr": 0.001}
 
     def load(self, ref: ModelRef, *, device: str) -> Any:
         from raysight_resnet import predict
@@ -48,7 +49,7 @@ class ResnetBackend(Backend):
     def weights_names(self) -> dict[str, str]:
         return {f"{arch}{suffix}": arch for arch in ARCHS for suffix in (".pth", ".pt")}
 
-    def train_loop(self) -> Callable[[dict[str, Any]], None]:
+    def train_loop(self) -> Callable[[dict[str, Any]], Any]:
         from raysight_resnet import train
 
         return train.train_loop

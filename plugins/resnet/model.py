@@ -10,7 +10,7 @@ classes. Training checkpoints add "optimizer", "epoch", "best_accuracy" to the s
 Pretrained files in the weights folder (resnet18.pth...) may be either this dict or a bare
 torchvision state_dict (ImageNet head, which is left out).
 
-Every file is read with ``weights_only=True`` (raysight.weights_io): nothing in it is ever run, and a
+Every file is read with ``weights_only=True`` (raysight.plugin.load_tensors): nothing in it is ever run, and a
 pickled module (``torch.save(net)``) is refused.
 """
 
@@ -21,8 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from raysight.errors import InvalidWeights
-from raysight.weights_io import load_tensors, meta_shapes, mismatches, require_fit, tensor_dict
+from raysight.plugin import InvalidWeights, load_tensors, meta_shapes, mismatches, require_fit, tensor_dict
 
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 

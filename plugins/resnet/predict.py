@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from raysight.backend import Detection, ModelRef, PredictOptions
-from raysight.errors import Invalid, NotFound
+from raysight.plugin import Detection, Invalid, ModelRef, NotFound, PredictOptions
 
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)

@@ -1,6 +1,6 @@
 """ResNet classification training with its own loop on Ray Train workers.
 
-`ray.train.torch.prepare_model` (DDP when several workers) and `prepare_data_loader` (a
+`session.prepare_model` (DDP when several workers) and `session.prepare_data_loader` (a
 DistributedSampler) make several workers really split the data. Each epoch reports loss, val_loss,
 accuracy, the accuracy of each class (``class_acc/<class>``, classes with validation images) and a
 checkpoint (last.pth: weights + optimizer + epoch; best.pth: the best weights so far);
@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from raysight.training.worker import TrainSession, discard
-from raysight.weights_io import load_tensors
+from raysight.plugin import TrainResult, TrainSession, load_tensors
 from raysight_resnet.model import arch_of, build_resnet, load_start_weights, save_weights
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -123,9 +122,8 @@ def _plots(folder: Path, history: list[dict[str, float]], net: Any, dataset: Fol
     return written
 
 
-def train_loop(config: dict[str, Any]) -> None:
+def train_loop(config: dict[str, Any]) -> TrainResult | None:
     import torch
-    from ray.train.torch import prepare_data_loader, prepare_model
     from torch.utils.data import DataLoader
 
     session = TrainSession.for_config(config)
@@ -145,9 +143,10 @@ def train_loop(config: dict[str, Any]) -> None:
     total_batch = c.batch if c.batch > 0 else min(32, len(train_set))
     per_worker = max(1, total_batch // session.world_size)
     workers = int(params.get("workers", 0))
-    train_loader = prepare_data_loader(DataLoader(train_set, batch_size=per_worker, shuffle=True,
+    train_loader = session.prepare_data_loader(DataLoader(train_set, batch_size=per_worker, shuffle=True,
                                                   num_workers=workers, drop_last=len(train_set) > per_worker))
-    val_loader = prepare_data_loader(DataLoader(val_set, batch_size=per_worker, shuffle=False, num_workers=workers))
+    val_loader = session.prepare_data_loader(DataLoader(val_set, batch_size=per_worker, shuffle=False,
+                                                        num_workers=workers))
 
     net = build_resnet(arch, len(c.classes))
     if c.weights:
@@ -164,7 +163,7 @@ def train_loop(config: dict[str, Any]) -> None:
             history = list(ckpt.get("history", []))
             if (folder / "best.pth").is_file():
                 best_state = load_tensors(folder / "best.pth")["state_dict"]
-    model = prepare_model(net)
+    model = session.prepare_model(net)
     plain = model.module if hasattr(model, "module") else model
     # built over the parameters where prepare_model put them (the GPU): a restored optimizer state is
     # then moved to the same device by load_state_dict, instead of staying on the CPU
@@ -204,21 +203,19 @@ def train_loop(config: dict[str, Any]) -> None:
                          imgsz=c.imgsz, optimizer=optimizer.state_dict(), epoch=epoch + 1,
                          best_accuracy=best_accuracy, history=history)
             save_weights(folder / "best.pth", arch=arch, classes=c.classes, state_dict=best_state, imgsz=c.imgsz)
-        try:
-            session.report(epoch + 1, metrics, folder)
-        finally:
-            discard(folder)
+        session.report(epoch + 1, metrics, folder)
     if best_state is None:
         best_state = plain.state_dict()
     best_loss = min((h["val_loss"] for h in history if h.get("accuracy") == best_accuracy), default=None)
-    artifacts = session.scratch("final") if session.is_chief else None
+    if not session.is_chief:
+        return None
+    artifacts = session.scratch("final")
+    save_weights(artifacts / "best.pth", arch=arch, classes=c.classes, state_dict=best_state, imgsz=c.imgsz)
     plots: list[str] = []
-    if artifacts is not None:
-        save_weights(artifacts / "best.pth", arch=arch, classes=c.classes, state_dict=best_state, imgsz=c.imgsz)
-        if params.get("plots", True):
-            final = build_resnet(arch, len(c.classes))
-            final.load_state_dict(best_state)
-            plots = _plots(artifacts, history, final, val_set, c.classes)
-    session.finish(artifacts or Path("."), weights="best.pth", plots=plots, epoch=c.epochs,
-                   metrics={"accuracy": best_accuracy, "loss": best_loss if best_loss is not None else float("nan")})
-    discard(artifacts)
+    if params.get("plots", True):
+        final = build_resnet(arch, len(c.classes))
+        final.load_state_dict(best_state)
+        plots = _plots(artifacts, history, final, val_set, c.classes)
+    metrics = {"accuracy": best_accuracy, "loss": best_loss if best_loss is not None else float("nan")}
+    return TrainResult(weights=artifacts / "best.pth", plots=[artifacts / name for name in plots], epoch=c.epochs,
+                       metrics=metrics)

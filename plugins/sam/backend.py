@@ -15,19 +15,24 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from raysight.backend import Backend, Detection, ModelRef, Operation, PredictOptions, TaskType, WeightsInfo
-from raysight.errors import Unavailable
+from raysight.plugin import (
+    Backend,
+    Capability,
+    Detection,
+    Invalid,
+    InvalidWeights,
+    ModelRef,
+    Operation,
+    PredictOptions,
+    TaskType,
+    WeightsInfo,
+    WeightsMissing,
+)
 from raysight_sam.build import CHECKPOINTS, MODEL_TYPES
 
 MODEL_NAMES = [*MODEL_TYPES, *CHECKPOINTS.values()]
 BUILTIN_PREFIX = "builtin:sam:"
 DEFAULT_TYPE = "vit_t"
-
-
-class WeightsMissing(Unavailable):
-    """The SAM weights file a model needs is not there (never replaced by random weights)."""
-
-    code = "weights_missing"
 
 
 def _model_type_of(ref: ModelRef) -> str:
@@ -40,10 +45,10 @@ def _model_type_of(ref: ModelRef) -> str:
 
 def checkpoint_of(ref: ModelRef) -> Path | None:
     """The weights file for `ref`: its own weights_path, else the official file name in the
-    weights folder the deployment passes as ``params["weights_dir"]``."""
+    workspace's weights folder (``ref.weights_dir``)."""
     if ref.weights_path and Path(ref.weights_path).is_file():
         return Path(ref.weights_path)
-    weights_dir = ref.params.get("weights_dir")
+    weights_dir = ref.weights_dir
     if weights_dir:
         name = ref.weights_path or CHECKPOINTS[_model_type_of(ref)]
         candidate = Path(weights_dir) / Path(name).name
@@ -56,8 +61,13 @@ class SamBackend(Backend):
     name: ClassVar[str] = "sam"
     task: ClassVar[TaskType] = TaskType.SEGMENT
     operations: ClassVar[frozenset[Operation]] = frozenset({Operation.PREDICT})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.SEGMENT_WITH_PROMPTS})
     dataset_formats: ClassVar[tuple[str, ...]] = ()
     default_params: ClassVar[dict[str, Any]] = {"model_type": DEFAULT_TYPE, "points_per_side": 16}
+
+    def builtin_key(self, variant: str | None = None) -> str:
+        """``builtin:sam:<model type>``, vit_t (MobileSAM) by default."""
+        return f"{BUILTIN_PREFIX}{variant or DEFAULT_TYPE}"
 
     def builtin_ref(self, key: str) -> ModelRef | None:
         if key == "builtin:sam":
@@ -75,7 +85,6 @@ class SamBackend(Backend):
     def check_weights(self, path: Path, *, arch: str | None = None) -> WeightsInfo:
         """A segment-anything (vit_h / vit_l / vit_b) or MobileSAM (vit_t) state dict, read with
         weights_only=True and checked key for key and shape for shape against the model type."""
-        from raysight.errors import InvalidWeights
         from raysight_sam.build import read_state, type_of_name
 
         wanted = type_of_name(arch) if arch else None
@@ -94,15 +103,13 @@ class SamBackend(Backend):
 
         model_type = _model_type_of(ref)
         if model_type not in MODEL_TYPES:
-            from raysight.errors import Invalid
-
             raise Invalid(f"unknown SAM model type '{model_type}'")
         checkpoint = checkpoint_of(ref)
         if checkpoint is None:
             name = Path(ref.weights_path or CHECKPOINTS[model_type]).name
             raise WeightsMissing(
                 f"no weights for SAM {model_type}: '{name}' is not in the weights folder "
-                f"({ref.params.get('weights_dir') or 'not set'}); SAM never answers with untrained weights")
+                f"({ref.weights_dir or 'not set'}); SAM never answers with untrained weights")
         return predict.load(model_type, checkpoint, device=device,
                             cache_size=int(ref.params.get("embedding_cache", 8)))
 

@@ -14,8 +14,7 @@ from typing import Any
 
 import torch
 
-from raysight.errors import InvalidWeights
-from raysight.weights_io import load_tensors, meta_shapes, mismatches, require_fit, tensor_dict
+from raysight.plugin import InvalidWeights, load_tensors, meta_shapes, mismatches, require_fit, tensor_dict
 
 log = logging.getLogger(__name__)
 

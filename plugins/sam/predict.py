@@ -28,8 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from raysight.errors import Invalid
-from raysight_sam import rle
+from raysight.plugin import Invalid, RunOp, WeightsMissing, rle
 from raysight_sam.build import build
 from raysight_sam.cache import Embedding, EmbeddingCache, content_hash
 
@@ -90,7 +89,6 @@ def check_weights(rt: SamRuntime) -> None:
     """For a runtime loaded from a file: WeightsMissing if the file is gone, a reload if it changed."""
     if not rt.checkpoint:
         return
-    from raysight_sam.backend import WeightsMissing
     from raysight_sam.build import load_state
 
     path = Path(rt.checkpoint)
@@ -375,15 +373,15 @@ def auto_masks(rt: SamRuntime, payload: dict[str, Any]) -> dict[str, Any]:
 
 def run(rt: SamRuntime, op: str, payload: dict[str, Any]) -> Any:
     check_weights(rt)
-    if op == "embed":
+    if op == RunOp.EMBED:
         t0 = time.perf_counter()
         key, emb, cached = embed(rt, payload)
         return {"image_hash": key, "cached": cached, "weights": rt.weights, "model_type": rt.model_type,
                 "segmenter": rt.segmenter, "size": list(emb.original_size),
                 "seconds": round(time.perf_counter() - t0, 4)}
-    if op == "prompt":
+    if op == RunOp.PROMPT:
         return prompt(rt, payload)
-    if op == "auto_masks":
+    if op == RunOp.AUTO_MASKS:
         return auto_masks(rt, payload)
     if op == "info":
         return {**rt.describe(), "cache": rt.cache.stats()}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from raysight.hookspecs import hookimpl
+from raysight.plugin import hookimpl
 from raysight_yolo.backend import MODEL_NAMES, YoloBackend
 
 

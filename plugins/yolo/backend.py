@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from raysight.backend import Backend, Detection, ModelRef, Operation, PredictOptions, TaskType, WeightsInfo
+from raysight.plugin import Backend, Capability, Detection, ModelRef, Operation, PredictOptions, TaskType, WeightsInfo
 
 SIZES = ("n", "s", "m", "l", "x")
 MODEL_NAMES = [f"{family}{size}.pt" for family in ("yolov8", "yolo11") for size in SIZES] + [
@@ -21,10 +21,10 @@ class YoloBackend(Backend):
     name: ClassVar[str] = "yolo"
     task: ClassVar[TaskType] = TaskType.DETECT
     operations: ClassVar[frozenset[Operation]] = frozenset({Operation.PREDICT, Operation.TRAIN})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.DETECT, Capability.TRAIN})
+    default_model_name: ClassVar[str] = "yolov8n.pt"
     dataset_formats: ClassVar[tuple[str, ...]] = ("yolo", "coco", "voc")
-    default_params: ClassVar[dict[str, Any]] = {
-        "model_name": "yolov8n.pt", "epochs": 10, "imgsz": 640, "batch": -1, "conf": 0.25, "iou": 0.7,
-    }
+    default_params: ClassVar[dict[str, Any]] = {"epochs": 10, "imgsz": 640, "batch": -1, "conf": 0.25, "iou": 0.7}
     weights_suffixes: ClassVar[tuple[str, ...]] = (".pt",)
 
     def check_weights(self, path: Path, *, arch: str | None = None) -> WeightsInfo:
@@ -47,7 +47,7 @@ class YoloBackend(Backend):
 
         return predict.predict(model, images, options)
 
-    def train_loop(self) -> Callable[[dict[str, Any]], None]:
+    def train_loop(self) -> Callable[[dict[str, Any]], Any]:
         from raysight_yolo import train
 
         return train.train_loop

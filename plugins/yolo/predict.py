@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from raysight.backend import Detection, ModelRef, PredictOptions
-from raysight.errors import NotFound
+from raysight.plugin import Detection, ModelRef, NotFound, PredictOptions
 
 DEFAULT_IMGSZ = 640
 

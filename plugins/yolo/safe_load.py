@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from raysight.errors import InvalidWeights
+from raysight.plugin import InvalidWeights
 
 MODULE_PREFIXES = ("torch.nn.modules.", "ultralytics.nn.modules.")
 # IterableSimpleNamespace: the train_args of a checkpoint written mid-run (last.pt, what a resume reads);

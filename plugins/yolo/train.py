@@ -7,7 +7,7 @@
   the epoch's losses, precision, recall, mAP50, mAP50-95 are reported.
 - Resume: the last checkpoint's last.pt is put back and ultralytics resumes from it, so the epoch
   count, optimizer and EMA continue.
-- End: best.pt, the plots ultralytics wrote and meta.json form the final checkpoint the registry copies.
+- End: best.pt, the plots ultralytics wrote and the final metrics are returned as the TrainResult.
 
 One worker per job: ultralytics would start its own DDP when it sees RANK/WORLD_SIZE, so those
 variables of the Ray Train worker are removed before ultralytics is imported.
@@ -21,10 +21,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from raysight.training.worker import TrainSession, discard
+from raysight.plugin import TrainResult, TrainSession
 
 PLOT_FILES = ("results.png", "confusion_matrix.png", "confusion_matrix_normalized.png", "BoxPR_curve.png",
-              "BoxF1_curve.png", "BoxP_curve.png", "BoxR_curve.png", "labels.jpg", "results.csv")
+              "BoxF1_curve.png", "BoxP_curve.png", "BoxR_curve.png", "labels.jpg")
 # ultralytics' option names that a job's params may set
 PASSTHROUGH = ("patience", "optimizer", "lr0", "lrf", "momentum", "weight_decay", "warmup_epochs", "mosaic",
                "close_mosaic", "fliplr", "flipud", "degrees", "translate", "scale", "hsv_h", "hsv_s", "hsv_v",
@@ -79,7 +79,7 @@ class _Forward(logging.Handler):
             pass
 
 
-def train_loop(config: dict[str, Any]) -> None:
+def train_loop(config: dict[str, Any]) -> TrainResult:
     _single_process()
     session = TrainSession.for_config(config)
     c = session.ctx
@@ -118,13 +118,10 @@ def train_loop(config: dict[str, Any]) -> None:
         if Path(trainer.last).is_file():
             folder = session.scratch(f"epoch{done}")
             shutil.copy2(trainer.last, folder / "last.pt")
-        try:
-            session.report(done, epoch_metrics(trainer), folder)
-        finally:
-            discard(folder)
+        session.report(done, epoch_metrics(trainer), folder)
 
     model.add_callback("on_fit_epoch_end", on_fit_epoch_end)
-    device = "0" if c.use_gpu else "cpu"
+    device = "0" if session.use_gpu else "cpu"
     args: dict[str, Any] = {
         "data": c.data, "epochs": c.epochs, "imgsz": c.imgsz, "batch": c.batch, "device": device,
         "project": str(work), "name": "yolo", "exist_ok": True, "save_dir": str(save_dir),
@@ -142,15 +139,7 @@ def train_loop(config: dict[str, Any]) -> None:
     finally:
         LOGGER.removeHandler(handler)
     trainer = model.trainer
-    artifacts = session.scratch("final")
     best = Path(trainer.best) if Path(trainer.best).is_file() else Path(trainer.last)
-    shutil.copy2(best, artifacts / "best.pt")
-    plots = []
-    for name in PLOT_FILES:
-        if (Path(trainer.save_dir) / name).is_file():
-            shutil.copy2(Path(trainer.save_dir) / name, artifacts / name)
-            if not name.endswith(".csv"):
-                plots.append(name)
-    session.finish(artifacts, weights="best.pt", metrics=final_metrics(trainer.metrics or {}), plots=plots,
-                   epoch=int(trainer.epoch) + 1)
-    discard(artifacts)
+    plots = [Path(trainer.save_dir) / name for name in PLOT_FILES if not name.endswith(".csv")]
+    return TrainResult(weights=best, metrics=final_metrics(trainer.metrics or {}),
+                       plots=[p for p in plots if p.is_file()], epoch=int(trainer.epoch) + 1)

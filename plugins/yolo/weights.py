@@ -7,9 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from raysight.backend import WeightsInfo
-from raysight.errors import InvalidWeights
-from raysight.weights_io import meta_shapes, require_fit
+from raysight.plugin import InvalidWeights, WeightsInfo, meta_shapes, require_fit
 
 
 def arch_name(cfg: dict[str, Any]) -> str:

@@ -1,9 +1,12 @@
-"""The OCR plugin (rapidocr's PP-OCRv4 models, offline) reads generated screenshots."""
+"""The OCR plugin (rapidocr's PP-OCRv4 models, offline) reads generated screenshots through the
+`read_text` capability; the platform derives predictText's colours and line heights from its lines."""
 
 from __future__ import annotations
 
 import pytest
 
+from raysight.plugin import Capability, RunOp
+from raysight.services.imgseg import textinfo
 from raysight_ocr.backend import OcrBackend
 from tests.imgseg_gen import iou, screenshot
 
@@ -17,8 +20,11 @@ def ocr() -> tuple[OcrBackend, object]:
 def test_reads_drawn_strings(ocr) -> None:
     backend, model = ocr
     image, widgets = screenshot()
-    res = backend.run(model, "ocr", {"image": image})
-    assert res["engine"] == "rapidocr" and res["align"] in ("left", "center", "right")
+    assert backend.provides(Capability.READ_TEXT) and backend.builtin_key() == "builtin:ocr"
+    raw = backend.run(model, RunOp.READ_TEXT, {"image": image})
+    assert raw["engine"] == "rapidocr" and {"box", "text", "score"} <= set(raw["lines"][0])
+    res = textinfo.describe(image, raw["lines"])
+    assert res["align"] in ("left", "center", "right")
     texts = {line["msg"]: line for line in res["lines"]}
     for w in widgets:
         if w.text:
@@ -33,7 +39,7 @@ def test_reads_drawn_strings(ocr) -> None:
 
 
 def test_predict_detections(ocr) -> None:
-    from raysight.backend import PredictOptions
+    from raysight.plugin import PredictOptions
 
     backend, model = ocr
     image, _ = screenshot()

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from raysight.backend import ModelRef
-from raysight_sam import predict, rle
+from raysight.plugin import ModelRef, rle
+from raysight_sam import predict
 from raysight_sam.backend import SamBackend, WeightsMissing
 from raysight_sam.predict import PromptError
 from tests.imgseg_gen import png_bytes, screenshot
@@ -34,7 +34,7 @@ def test_checkpoint_from_weights_dir(tmp_path, sam) -> None:
 
     backend, rt = sam
     ref = backend.builtin_ref("builtin:sam:vit_t")
-    ref = ModelRef(ref.model_id, ref.weights_path, ref.classes, {**ref.params, "weights_dir": str(tmp_path)})
+    ref = ModelRef(ref.model_id, ref.weights_path, ref.classes, ref.params, weights_dir=str(tmp_path))
     assert checkpoint_of(ref) is None
     with pytest.raises(WeightsMissing, match="mobile_sam.pt") as missing:
         backend.load(ref, device="cpu")  # never random weights posing as SAM
@@ -99,7 +99,7 @@ def test_auto_masks_structure(sam) -> None:
         assert 0 <= x < 320 and 0 <= y < 180 and w > 0 and h > 0
         assert rle.decode(m["rle"]).shape == tuple(res["mask_size"])
     # the native API's view (detections of class "mask") names the segmenter too
-    from raysight.backend import PredictOptions
+    from raysight.plugin import PredictOptions
 
     extra = {"points_per_side": 4, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}
     dets = backend.predict(rt, [image], PredictOptions(conf=0.0, extra=extra))[0]

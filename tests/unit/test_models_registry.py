@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from raysight.context import Platform
 from raysight.services import models
+from raysight.train_result import TrainResult, write_final
 from raysight_resnet.model import build_resnet, save_weights
 
 pytestmark = pytest.mark.databases  # SQLite and PostgreSQL (tests/postgres.py)
@@ -39,9 +39,10 @@ def installed(ctx: Platform, tmp_path: Path) -> dict:
     art.mkdir()
     resnet_file(art / "best.pth", ["a", "b"])
     (art / "results.png").write_bytes(b"\x89PNG fake plot")
-    (art / "meta.json").write_text(json.dumps({
-        "weights": "best.pth", "classes": ["a", "b"], "task_type": "classify", "plots": ["results.png", "nope.png"],
-        "metrics": {"accuracy": 0.9, "loss": 0.2}, "model_name": "resnet18", "imgsz": 64}))
+    result = TrainResult(weights=art / "best.pth", metrics={"accuracy": 0.9, "loss": 0.2},
+                         plots=[art / "results.png", art / "nope.png"])
+    write_final(result, art, metrics=result.metrics, classes=["a", "b"], epoch=3, task_type="classify",
+                model_name="resnet18", imgsz=64)
     job = {"job_id": "job_x", "dataset_id": "ds_x", "version": "v1", "plugin": "resnet", "task_type": "classify",
            "model_name": "resnet18", "imgsz": 64, "epochs": 3, "pretrained": False, "base_model_id": None}
     return models.install_trained(ctx=ctx, job=job, artifacts=art)

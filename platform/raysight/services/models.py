@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ from raysight.errors import Invalid, InvalidWeights, NotFound
 from raysight.ids import timestamped_id
 from raysight.store.models import Model
 from raysight.store.models.base import iso
+from raysight.train_result import read_final
 from raysight.workspace import check_id, clean_filename, save_stream
 
 
@@ -214,12 +214,12 @@ def plot_urls(model_id: str, names: list[str]) -> list[str]:
 
 
 def install_trained(*, ctx: Platform, job: dict[str, Any], artifacts: Path) -> dict[str, Any]:
-    """Register what a finished run left in `artifacts` (its final checkpoint folder):
-    meta.json {"weights", "classes", "task_type", "metrics", "plots", "model_name", "imgsz"} + the files."""
-    meta = json.loads((artifacts / "meta.json").read_text())
-    src = artifacts / meta["weights"]
+    """Register what a finished run left in `artifacts` (its final checkpoint folder): the TrainResult
+    the plugin's train loop returned (raysight.train_result)."""
+    result = read_final(artifacts)
+    src = result.weights
     if not src.is_file():
-        raise NotFound(f"the run left no weights file ({meta['weights']})")
+        raise NotFound(f"the run left no weights file ({src.name})")
     model_id = timestamped_id("model")
     folder = ctx.workspace.model_dir(model_id)
     weights = folder / "weights" / f"best{src.suffix}"
@@ -227,21 +227,21 @@ def install_trained(*, ctx: Platform, job: dict[str, Any], artifacts: Path) -> d
     try:
         shutil.copy2(src, weights)
         plots = []
-        for name in meta.get("plots", []):
-            plot = artifacts / clean_filename(name)
+        for path in result.plots:
+            plot = artifacts / clean_filename(path.name)
             if plot.is_file():
                 shutil.copy2(plot, folder / plot.name)
                 plots.append(plot.name)
-        arch = str(meta.get("model_name") or job["model_name"])
+        arch = result.model_name or str(job["model_name"])
         return register(
-            ctx=ctx, model_id=model_id, plugin=job["plugin"], task_type=meta.get("task_type") or job["task_type"],
-            weights_path=weights, classes=list(meta.get("classes") or []),
+            ctx=ctx, model_id=model_id, plugin=job["plugin"], task_type=result.task_type or job["task_type"],
+            weights_path=weights, classes=result.classes,
             name=f"{Path(arch).stem}_{job['dataset_id']}",
             description=f"trained by job {job['job_id']} on {job['dataset_id']} {job['version']}",
-            metrics=dict(meta.get("metrics") or {}), job_id=job["job_id"], dataset_id=job["dataset_id"],
-            params={"model_name": arch, "imgsz": meta.get("imgsz") or job["imgsz"], "epochs": job["epochs"],
-                    "version": job["version"], "base_model_id": job.get("base_model_id")},
-            pretrained=bool(job.get("pretrained")), tags=_job_tags(job, meta),
+            metrics=result.metrics, job_id=job["job_id"], dataset_id=job["dataset_id"],
+            params={**result.params, "model_name": arch, "imgsz": result.params.get("imgsz") or job["imgsz"],
+                    "epochs": job["epochs"], "version": job["version"], "base_model_id": job.get("base_model_id")},
+            pretrained=bool(job.get("pretrained")), tags=_job_tags(job, result.classes),
             plots=plot_urls(model_id, plots),
         )
     except BaseException:
@@ -249,13 +249,13 @@ def install_trained(*, ctx: Platform, job: dict[str, Any], artifacts: Path) -> d
         raise
 
 
-def _job_tags(job: dict[str, Any], meta: dict[str, Any]) -> list[str]:
+def _job_tags(job: dict[str, Any], classes: list[str]) -> list[str]:
     """The class names (as the spec's example shows) plus any tags the job asked for in
     params["tags"] (a list or a comma-separated string)."""
     asked = (job.get("params") or {}).get("tags") or []
     if isinstance(asked, str):
         asked = [t.strip() for t in asked.split(",")]
-    tags = [str(c) for c in meta.get("classes") or []]
+    tags = [str(c) for c in classes]
     return tags + [str(t) for t in asked if t and str(t) not in tags]
 
 

@@ -20,8 +20,9 @@ from sqlalchemy import select
 
 from raysight import defaults, joblog, train_storage
 from raysight.backend import Operation, TrainContext
+from raysight.capabilities import Capability
 from raysight.context import Platform
-from raysight.errors import Conflict, Invalid, NotFound, Unprocessable
+from raysight.errors import Conflict, Invalid, NotFound, Unavailable, Unprocessable
 from raysight.ids import timestamped_id
 from raysight.ports import (  # noqa: F401 (the job states, also read as services.training.QUEUED ...)
     ACTIVE,
@@ -34,6 +35,7 @@ from raysight.ports import (  # noqa: F401 (the job states, also read as service
     JobRunner,
 )
 from raysight.services import models
+from raysight.services.capabilities import provider
 from raysight.services.training_limits import check_queue, check_worker_params
 from raysight.store.models import TrainJob
 from raysight.store.models.base import iso, utcnow
@@ -112,13 +114,13 @@ def _check_params(params: dict[str, Any] | None, ctx: Platform) -> dict[str, Any
 
 
 def _default_model_name(ctx: Platform, task_type: str) -> str:
-    preferred = {"detect": "yolo", "classify": "resnet"}.get(task_type)
-    names = sorted(ctx.plugins.backends, key=lambda n: (n != preferred, n))
-    for name in names:
-        backend = ctx.plugins.backends[name]
-        if str(backend.task) == task_type and backend.supports(Operation.TRAIN):
-            return str(backend.default_params.get("model_name") or name)
-    raise Invalid(f"no installed plugin trains '{task_type}' models")
+    """The default model of the family that trains `task_type` models here (the `detect` / `classify`
+    capability's provider that also trains, chosen as services.capabilities chooses)."""
+    try:
+        backend = provider(ctx, Capability(task_type), requires=(Capability.TRAIN,))
+    except (Unavailable, ValueError):
+        raise Invalid(f"no installed plugin trains '{task_type}' models") from None
+    return backend.default_model_name or backend.name
 
 
 def _resolve_model(

@@ -145,7 +145,7 @@ class ModelDeployment:
         else:
             ref = await asyncio.to_thread(self.catalog.model_ref, key.split("@", 1)[0])
         # Every family may look for named weights (mobile_sam.pt, paddleocr models) in the weights folder.
-        ref = replace(ref, params={"weights_dir": str(self.platform.workspace.weights), **ref.params})
+        ref = replace(ref, weights_dir=str(self.platform.workspace.weights))
         started = time.perf_counter()
         try:
             model = await self._in_thread(self.backend.load, ref, loading=True, device=self.device)

@@ -1,16 +1,22 @@
 """What runs inside each Ray Train worker: `run_worker` (the TorchTrainer's train_loop_per_worker) and
-`TrainSession`, the small API a plugin's train loop uses:
+`TrainSession`, the small API a plugin's train loop uses (plugins import it from raysight.plugin):
 
     session = TrainSession.for_config(config)      # config = TrainContext as a dict (+ "fn")
+    c = session.ctx                                # the job: data, classes, epochs, imgsz, weights ...
     with session.restored() as (ckpt_dir, epoch):  # the last checkpoint of this job, if any
         ...
+    session.rank, session.world_size, session.is_chief, session.use_gpu, session.device
+    model = session.prepare_model(net)             # DDP over the workers (Ray Train), on the device
+    loader = session.prepare_data_loader(loader)   # each worker gets its share
     session.log("something happened")              # -> the job's log file, via the supervisor actor
-    session.report(epoch, metrics, checkpoint_dir) # ray.train.report + live progress in the job record
-    session.finish(artifacts_dir, metrics)         # final report: weights, plots, meta.json for the registry
+    folder = session.scratch("epoch3")             # a temporary folder (removed by the platform)
+    session.report(epoch, metrics, folder)         # ray.train.report + live progress in the job record
+    return TrainResult(weights=..., metrics=...)   # on the chief: the model the registry records
 
 Log lines and progress go to the job supervisor (a named Ray actor on the platform's node), so they
 reach the job's log file and record even when this worker runs on another node. Calls are
-synchronous (and batched) so lines keep their order.
+synchronous (and batched) so lines keep their order. Ray is imported when a session needs it, so that
+importing this module (and raysight.plugin) stays cheap in processes that never train.
 """
 
 from __future__ import annotations
@@ -26,12 +32,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
-import ray
-import ray.train
-
 from raysight import joblog
 from raysight.backend import TrainContext
 from raysight.errors import public_message
+from raysight.train_result import TrainResult, write_final
 
 log = logging.getLogger(__name__)
 META = "meta.json"
@@ -56,8 +60,11 @@ class TrainSession:
     _sessions: ClassVar[dict[str, TrainSession]] = {}
 
     def __init__(self, config: dict[str, Any]) -> None:
+        import ray.train
+
         fields = TrainContext.__dataclass_fields__
         self.ctx = TrainContext(**{k: v for k, v in config.items() if k in fields})
+        self._scratch: list[Path] = []
         try:
             context = ray.train.get_context()
             self.rank, self.world_size = context.get_world_rank(), context.get_world_size()
@@ -79,10 +86,42 @@ class TrainSession:
 
     @property
     def is_chief(self) -> bool:
+        """Rank 0: the worker whose log lines, checkpoints and TrainResult count."""
         return self.rank == 0
+
+    @property
+    def use_gpu(self) -> bool:
+        """Whether this job trains on GPUs (RAYSIGHT_TRAIN_USE_GPU)."""
+        return bool(self.ctx.use_gpu)
+
+    @property
+    def device(self) -> Any:
+        """The torch device of this worker (its GPU, or the CPU)."""
+        import torch
+
+        if not self.use_gpu:
+            return torch.device("cpu")
+        from ray.train.torch import get_device
+
+        return get_device()
+
+    def prepare_model(self, model: Any) -> Any:
+        """`model` on this worker's device, wrapped for data-parallel training when there are several
+        workers (its plain module stays reachable as ``.module``)."""
+        from ray.train.torch import prepare_model
+
+        return prepare_model(model)
+
+    def prepare_data_loader(self, loader: Any) -> Any:
+        """A torch DataLoader that gives this worker its share of the data, on its device."""
+        from ray.train.torch import prepare_data_loader
+
+        return prepare_data_loader(loader)
 
     # -- the supervisor ------------------------------------------------------------------------------
     def _supervisor(self) -> Any:
+        import ray
+
         if not self._actor_looked_up:
             self._actor_looked_up = True
             if self.ctx.supervisor:
@@ -94,6 +133,8 @@ class TrainSession:
         return self._actor
 
     def _call(self, method: str, *args: Any) -> bool:
+        import ray
+
         actor = self._supervisor()
         if actor is None:
             return False
@@ -128,6 +169,8 @@ class TrainSession:
     @contextmanager
     def restored(self) -> Iterator[tuple[Path | None, int]]:
         """(folder of the job's last checkpoint, its epoch), or (None, 0) for a fresh start."""
+        import ray.train
+
         checkpoint = ray.train.get_checkpoint()
         if checkpoint is None:
             yield None, 0
@@ -143,7 +186,9 @@ class TrainSession:
 
     def report(self, epoch: int, metrics: dict[str, Any], checkpoint_dir: Path | None = None) -> None:
         """End of epoch `epoch` (1-based count of finished epochs). Every rank must call it; only the
-        chief's `checkpoint_dir` is saved (its content is copied, the folder may be deleted after)."""
+        chief's `checkpoint_dir` is saved (its content is copied; a `scratch` folder is removed after)."""
+        import ray.train
+
         values = clean_metrics(metrics)
         checkpoint = None
         if checkpoint_dir is not None and self.is_chief:
@@ -154,38 +199,53 @@ class TrainSession:
             shown = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
             self.log(f"Epoch {epoch}/{self.ctx.epochs} {shown}", flush=True)
             self._call("progress", epoch, values, checkpoint is not None)
+        if checkpoint_dir is not None:
+            self._discard_scratch(Path(checkpoint_dir))
 
-    def finish(self, artifacts: Path, *, weights: str, metrics: dict[str, Any], plots: list[str],
-               epoch: int, extra: dict[str, Any] | None = None) -> None:
-        """The final report: `artifacts` holds the weights and plots the registry copies."""
-        values = clean_metrics(metrics)
+    def finish(self, result: TrainResult | None) -> None:
+        """The final report (run_worker calls it with what the train loop returned): on the chief the
+        TrainResult's files and record become the run's final checkpoint, which the registry reads."""
+        import ray.train
+
+        if self.is_chief and not isinstance(result, TrainResult):
+            raise TypeError(f"the {self.ctx.plugin} train loop returned {type(result).__name__} on the chief "
+                            "worker, not a raysight.plugin.TrainResult")
+        epoch = self.ctx.epochs
+        values: dict[str, float | int | None] = {}
         checkpoint = None
-        if self.is_chief:
-            meta = {
-                "final": True, "epoch": epoch, "weights": weights, "plots": plots, "metrics": values,
-                "classes": list(self.ctx.classes), "task_type": self.ctx.task_type,
-                "model_name": self.ctx.model_name, "imgsz": self.ctx.imgsz, **(extra or {}),
-            }
-            (artifacts / META).write_text(json.dumps(meta))
-            checkpoint = ray.train.Checkpoint.from_directory(str(artifacts))
+        if self.is_chief and isinstance(result, TrainResult):
+            values = clean_metrics(result.metrics)
+            epoch = int(result.epoch if result.epoch is not None else self.ctx.epochs)
+            classes = list(result.classes) if result.classes is not None else list(self.ctx.classes)
+            folder = self.scratch("final")
+            write_final(result, folder, metrics=values, classes=classes, epoch=epoch, task_type=self.ctx.task_type,
+                        model_name=self.ctx.model_name, imgsz=self.ctx.imgsz)
+            checkpoint = ray.train.Checkpoint.from_directory(str(folder))
             self.log(f"Final metrics: {values}", flush=True)
         ray.train.report({**values, "epoch": epoch, "final": 1}, checkpoint=checkpoint)
         self.flush()
 
     def scratch(self, name: str) -> Path:
-        """A fresh temporary folder under the job's work folder (for a checkpoint being assembled)."""
+        """A fresh temporary folder under the job's work folder (for a checkpoint being assembled); the
+        platform removes it once reported, and at the end of the run."""
         root = Path(self.ctx.output_dir) / "tmp"
         root.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f"{name}_", dir=root))
+        folder = Path(tempfile.mkdtemp(prefix=f"{name}_", dir=root))
+        self._scratch.append(folder)
+        return folder
 
-
-def discard(folder: Path | None) -> None:
-    if folder is not None:
-        shutil.rmtree(folder, ignore_errors=True)
+    def _discard_scratch(self, folder: Path | None = None) -> None:
+        for made in list(self._scratch):
+            if folder is None or made == folder:
+                shutil.rmtree(made, ignore_errors=True)
+                self._scratch.remove(made)
 
 
 def run_worker(config: dict[str, Any]) -> None:
-    """TorchTrainer's train_loop_per_worker: run the plugin's train loop, logging start and failure."""
+    """TorchTrainer's train_loop_per_worker: run the plugin's train loop, logging start and failure, and
+    report the TrainResult it returns as the run's final checkpoint."""
+    import ray
+
     fn = config["fn"]
     session = TrainSession.for_config(config)
     c = session.ctx
@@ -195,10 +255,11 @@ def run_worker(config: dict[str, Any]) -> None:
                     f"imgsz {c.imgsz}, batch {c.batch}, {session.world_size} worker(s), node {node}, "
                     f"{'pretrained weights ' + str(c.weights) if c.weights else 'fresh weights'}", flush=True)
     try:
-        fn(config)
+        session.finish(fn(config))
     except Exception as exc:
         session.note_error(public_message(exc))
         raise
     finally:
         session.flush()
+        session._discard_scratch()
         TrainSession._sessions.pop(c.job_id, None)

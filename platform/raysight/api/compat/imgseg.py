@@ -165,7 +165,7 @@ async def predict_sam(body: PredictSamBody, request: Request, ctx: Platform = De
     out = await sam_ops.predict_sam(
         ctx=ctx, image_url=body.image_url, prompt=body.prompt, is_predict_type=body.is_predict_type,
         resnet_model_id=body.resnet_model_id, read_text_component_list=body.read_text_component_list,
-        cut_outline_flag=body.cut_outline_flag, sam_key=body.sam_key(), points_per_side=body.points_per_side,
+        cut_outline_flag=body.cut_outline_flag, model_type=body.model_type, points_per_side=body.points_per_side,
         own_hosts=_own_hosts(request),
     )
     return ok(_echoed(body, out, "topic_id", "user_id"))
@@ -177,7 +177,7 @@ async def predict_sam2(body: PredictSam2Body, request: Request, ctx: Platform = 
         ctx=ctx, image_url=body.image_url, prompt=body.prompt, select_box=body.select_box,
         is_predict_type=body.is_predict_type, resnet_model_id=body.resnet_model_id,
         read_text_component_list=body.read_text_component_list, cut_outline_flag=body.cut_outline_flag,
-        sam_key=body.sam_key(), points_per_side=body.points_per_side, own_hosts=_own_hosts(request),
+        model_type=body.model_type, points_per_side=body.points_per_side, own_hosts=_own_hosts(request),
     )
     return ok(_echoed(body, out, "topic_id", "user_id"))
 
@@ -187,7 +187,7 @@ async def predict_sam3(body: PredictSam3Body, request: Request, ctx: Platform = 
     out = await sam_ops.predict_sam3(
         ctx=ctx, image_url=body.image_url, points=body.points, prompt=body.prompt,
         is_predict_type=body.is_predict_type, resnet_model_id=body.resnet_model_id,
-        read_text_component_list=body.read_text_component_list, sam_key=body.sam_key(),
+        read_text_component_list=body.read_text_component_list, model_type=body.model_type,
         own_hosts=_own_hosts(request),
     )
     return ok(_echoed(body, out, "topic_id", "user_id"))

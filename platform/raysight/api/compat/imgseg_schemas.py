@@ -27,11 +27,8 @@ class _SamBody(_Body):
     resnet_model_id: str | None = None
     read_text_component_list: list[str] | None = None
     cut_outline_flag: bool = False
-    model_type: str | None = Field(default=None, description="SAM model type (vit_t default, vit_b/l/h)")
+    model_type: str | None = Field(default=None, description="the segmenter's model (SAM: vit_t default, vit_b/l/h)")
     points_per_side: int | None = Field(default=None, ge=1, le=64)
-
-    def sam_key(self) -> str:
-        return f"builtin:sam:{self.model_type or 'vit_t'}"
 
 
 class PredictSamBody(_SamBody):

@@ -7,16 +7,18 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from raysight.capabilities import Capability
 from raysight.context import Platform
 from raysight.errors import Conflict, Invalid
 from raysight.services import datasets, models, tasks, training
+from raysight.services.capabilities import provider
 from raysight.services.filerec import parameters
 from raysight.services.filerec.recognition import KIND
 from raysight.workspace import clean_filename
 
-# The family an uploaded weights file belongs to when the client does not name one: ultralytics
-# checkpoints are .pt, the platform's ResNet files .pth.
-FAMILY_BY_SUFFIX = {".pt": "yolo", ".pth": "resnet"}
+# The family an uploaded weights file belongs to when the client does not name one: the provider of the
+# detector (ultralytics checkpoints are .pt) or of the classifier (the platform's ResNet files are .pth).
+CAPABILITY_BY_SUFFIX = {".pt": Capability.DETECT, ".pth": Capability.CLASSIFY}
 
 
 def list_models(*, ctx: Platform) -> dict[str, Any]:
@@ -33,7 +35,10 @@ async def upload_model(*, ctx: Platform, filename: str, read: Callable[[int], Aw
                        plugin: str | None = None, name: str | None = None,
                        classes: list[str] | None = None) -> dict[str, Any]:
     """Register a weights file through the core's model upload (which validates it for its family)."""
-    family = (plugin or "").strip() or FAMILY_BY_SUFFIX.get(Path(clean_filename(filename)).suffix.lower())
+    family = (plugin or "").strip()
+    capability = CAPABILITY_BY_SUFFIX.get(Path(clean_filename(filename)).suffix.lower())
+    if not family and capability is not None:
+        family = provider(ctx, capability).name
     if not family:
         raise Invalid("the model file must be a .pt or .pth file (or name its family in the field 'plugin')")
     return await models.upload(ctx=ctx, filename=filename, read=read, plugin=family, name=name,

@@ -1,25 +1,26 @@
-"""One page through the configured recognizer: the OCR plugin (text with boxes) or a registered
-detector / classifier (its predictions), both through the model deployments."""
+"""One page through the configured recognizer: the `read_text` provider (text with boxes; the OCR
+plugin unless configured otherwise) or a registered detector / classifier (its predictions), both
+through the model deployments."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from raysight import defaults
+from raysight.capabilities import Capability
 from raysight.context import Platform
 from raysight.imaging import scale_boxes
 from raysight.services import inference
+from raysight.services.capabilities import provider, read_text
 from raysight.services.filerec.documents import Page
 from raysight.services.filerec.parameters import OCR
-
-OCR_KEY = "builtin:ocr"
 
 
 def describe(*, ctx: Platform, recognizer: dict[str, Any]) -> dict[str, Any]:
     """What a task records about its recognizer (resolved once, when the task is created)."""
     model_id = recognizer.get("model_id") or OCR
     if model_id == OCR:
-        return {"model_id": OCR, "backend": "ocr", "kind": "ocr"}
+        return {"model_id": OCR, "backend": provider(ctx, Capability.READ_TEXT).name, "kind": "ocr"}
     backend, _ = inference.resolve(ctx=ctx, model_id=model_id)
     return {"model_id": model_id, "backend": backend, "kind": "model",
             "conf": float(recognizer.get("conf", defaults.CONF)), "iou": float(recognizer.get("iou", defaults.IOU))}
@@ -40,8 +41,7 @@ async def read_page(*, ctx: Platform, recognizer: dict[str, Any], page: Page) ->
     if page.dpi:
         out["dpi"] = page.dpi
     if recognizer["kind"] == "ocr":
-        result = await inference.call(ctx=ctx, backend="ocr", model_key=OCR_KEY, op="ocr",
-                                      payload={"image": page.image, "details": False})
+        result = await read_text(ctx=ctx, image=page.image)
         lines = [{"text": str(line["text"]), "box": _scaled(line["box"], page.scale),
                   "score": round(float(line.get("score", 0.0)), 4)}
                  for line in result.get("lines", []) if str(line.get("text", "")).strip()]

@@ -1,8 +1,9 @@
-"""Component types: the ResNet component classifier (the newest registry model tagged
-"imgseg-components", or one named by id: a registry model id or the ``Train-imgSeg-<uuid>`` id a
-training returned), and the built-in rule classifier that answers wherever no classifier has been
-trained yet (ingest, predictResnet, predictSam* with is_predict_type); payloads say which answered
-(``classifier``: "resnet" or "builtin")."""
+"""Component types: the trained component classifier (a model of the `classify_components`
+provider, ResNet unless configured otherwise: the newest registry model tagged "imgseg-components",
+or one named by id: a registry model id or the ``Train-imgSeg-<uuid>`` id a training returned), and
+the built-in rule classifier that answers wherever no classifier has been trained yet (ingest,
+predictResnet, predictSam* with is_predict_type); payloads say which answered (``classifier``: the
+model's family, e.g. "resnet", or "builtin")."""
 
 from __future__ import annotations
 
@@ -12,15 +13,23 @@ from typing import Any
 
 import numpy as np
 
+from raysight.backend import Backend
+from raysight.capabilities import Capability
 from raysight.context import Platform
-from raysight.errors import NotFound
+from raysight.errors import NotFound, Unavailable
 from raysight.services import inference, models
+from raysight.services.capabilities import provider as capability_provider
 from raysight.services.imgseg import component_training, ocr_ops
 from raysight.services.imgseg.common import COMPONENT_TAG, ModelIdError
 from raysight.services.imgseg.components import Component, TextLine
 from raysight.services.imgseg.regions import Box, background_color, contains, iou
 
 BUILTIN = "builtin"
+
+
+def provider(ctx: Platform) -> Backend:
+    """The family whose models classify components here (and that trains them)."""
+    return capability_provider(ctx, Capability.CLASSIFY_COMPONENTS)
 
 
 def resolve_model(*, ctx: Platform, model_id: str | None, required: bool = True) -> dict[str, Any] | None:
@@ -33,7 +42,11 @@ def resolve_model(*, ctx: Platform, model_id: str | None, required: bool = True)
             return models.get(ctx=ctx, model_id=model_id)
         except NotFound as exc:
             raise ModelIdError(f"model '{model_id}' does not exist") from exc
-    record = models.latest(ctx=ctx, plugin="resnet", tag=COMPONENT_TAG)
+    try:
+        family = provider(ctx).name
+    except Unavailable:  # no plugin classifies components: only the built-in rules answer
+        family = None
+    record = models.latest(ctx=ctx, plugin=family, tag=COMPONENT_TAG) if family else None
     if record is None and required:
         raise ModelIdError("no component classifier has been trained yet (resnetTrainStart) and no model_id given")
     return record
@@ -202,7 +215,7 @@ async def predict_resnet(*, ctx: Platform, urls: list[str], model_id: str | None
     crops = [im for _, im in images]
     if record is not None:
         labels = await classify_crops(ctx=ctx, model_id=record["model_id"], crops=crops)
-        marker: dict[str, Any] = {"classifier": "resnet", "model_id": record["model_id"]}
+        marker: dict[str, Any] = {"classifier": record["plugin"], "model_id": record["model_id"]}
     else:
         labels = await builtin_crop_types(ctx=ctx, crops=crops)
         marker = {"classifier": BUILTIN}

@@ -7,8 +7,6 @@ from typing import Any
 
 from raysight.errors import Conflict, Invalid, NotFound, RaysightError, Timeout
 
-SAM_DEFAULT = "builtin:sam:vit_t"
-OCR_KEY = "builtin:ocr"
 COMPONENT_TAG = "imgseg-components"
 DEFAULT_LABELS = ("Bar", "Button", "Image", "Input", "Text")
 

@@ -25,9 +25,11 @@ from typing import Any
 import cv2
 from sqlalchemy import select
 
+from raysight.capabilities import Capability
 from raysight.context import Platform
 from raysight.errors import NotFound, RaysightError
 from raysight.services import datasets, tasks, training
+from raysight.services.capabilities import provider
 from raysight.services.imgseg import sources
 from raysight.services.imgseg.common import (
     COMPONENT_TAG,
@@ -142,8 +144,9 @@ def _zip_pool(ctx: Platform, user_id: str) -> bytes:
 
 
 async def start(*, ctx: Platform, user_id: str, epochs: int = 10, batch_size: int = 8,
-                learning_rate: float = 0.001, model_name: str = "resnet18", imgsz: int = 224) -> dict[str, Any]:
-    """resnetTrainStart: 800 when an imgseg training runs, 804 when the user has no training data."""
+                learning_rate: float = 0.001, model_name: str | None = None, imgsz: int = 224) -> dict[str, Any]:
+    """resnetTrainStart: 800 when an imgseg training runs, 804 when the user has no training data.
+    `model_name` None: the component classifier's default model (resnet18 with the built-in provider)."""
     counts = labels_of(ctx, user_id)
     if not any(counts.values()):
         raise UserNotFound(f"user '{user_id}' has no training data (add some with getTrainData)")
@@ -160,6 +163,7 @@ async def start(*, ctx: Platform, user_id: str, epochs: int = 10, batch_size: in
     labels = sorted(k for k, v in counts.items() if v)
     await asyncio.to_thread(datasets.prepare, ctx=ctx, dataset_id=ds["dataset_id"],
                             split_ratio={"train": 0.8, "val": 0.2})
+    model_name = model_name or provider(ctx, Capability.CLASSIFY_COMPONENTS).default_model_name
     job = training.create_job(ctx=ctx, dataset_id=ds["dataset_id"], version="v1", model_name=model_name,
                               epochs=int(epochs), imgsz=int(imgsz), batch=int(batch_size),
                               params={"lr": float(learning_rate), "tags": COMPONENT_TAG})

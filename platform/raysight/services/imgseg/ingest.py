@@ -4,13 +4,14 @@ Pipeline (all stages timed in page_meta.timings):
 1. region proposals from OpenCV (regions.py: closed outlines + colour blocks) - structure that does
    not depend on model weights;
 2. OCR (PP-OCR det + cls + rec) for text lines, concurrently with
-3. SAM: one image embedding, then one box prompt per proposal (a few dozen prompts at ~50 ms each on
-   a CPU, instead of the stock generator's 1024-point grid). With official weights a proposal whose
-   SAM mask agrees with it (IoU >= 0.6) is snapped to the mask's box, and an 8x8 automatic grid adds
-   regions the proposals missed; without them the SAM deployment answers "weights_missing" and the
-   structure is the classical segmenter's (proposals + OCR); page_meta.segmenter says which;
-4. component types: the trained ResNet component classifier when one exists, else the built-in
-   rules (page_meta.classifier.kind "resnet" or "builtin");
+3. SAM (the `segment_with_prompts` provider): one image embedding, then one box prompt per
+   proposal (a few dozen prompts at ~50 ms each on a CPU, instead of the stock generator's
+   1024-point grid). With official weights a proposal whose SAM mask agrees with it (IoU >= 0.6) is
+   snapped to the mask's box, and an 8x8 automatic grid adds regions the proposals missed; without
+   them the SAM deployment answers "weights_missing" and the structure is the classical
+   segmenter's (proposals + OCR); page_meta.segmenter says which;
+4. component types: the trained component classifier when one exists, else the built-in
+   rules (page_meta.classifier.kind: the classifier's family, e.g. "resnet", or "builtin");
 5. containment nesting, naming (Button-1...), map and tree.
 
 Each ingest is a tracked task (kind "ingest"); the request waits for it up to the request timeout
@@ -26,12 +27,13 @@ import time
 from typing import Any
 
 from raysight import metrics
+from raysight.capabilities import RunOp
 from raysight.context import Platform
 from raysight.errors import RaysightError, Unavailable
 from raysight.services import retention, tasks
 from raysight.services.images import probe
-from raysight.services.imgseg import classical, classify, ocr_ops, sources
-from raysight.services.imgseg.common import SAM_DEFAULT, ReadFailed, TaskNotFound, with_fields
+from raysight.services.imgseg import classical, classify, ocr_ops, segmenter, sources
+from raysight.services.imgseg.common import ReadFailed, TaskNotFound, with_fields
 from raysight.services.imgseg.components import (
     assign_text,
     components_map,
@@ -42,7 +44,6 @@ from raysight.services.imgseg.components import (
     prune,
 )
 from raysight.services.imgseg.regions import Region, background_color, dedupe, iou, propose
-from raysight.services.inference import call
 
 log = logging.getLogger(__name__)
 
@@ -55,17 +56,19 @@ def _fmt_time(iso: str | None) -> str | None:
     return iso.replace("T", " ")[:19] if iso else None
 
 
-async def _sam_stage(ctx: Platform, image: Any, regions: list[Region], sam_key: str) -> tuple[list[Region], dict]:
+async def _sam_stage(ctx: Platform, image: Any, regions: list[Region], model_type: str | None
+                     ) -> tuple[list[Region], dict]:
     """Box prompts at the proposals (and, with trained weights, an automatic grid)."""
-    meta: dict[str, Any] = {"model": sam_key, "used": False}
+    meta: dict[str, Any] = {"model": None, "used": False}
     boxes = [list(r.box) for r in regions[:MAX_SAM_PROMPTS]]
     try:
+        sam_key = meta["model"] = segmenter.model_key(ctx, model_type)
         if not boxes:
-            res = await call(ctx=ctx, backend="sam", model_key=sam_key, op="embed", payload={"image": image})
+            res = await segmenter.run(ctx=ctx, key=sam_key, op=RunOp.EMBED, payload={"image": image})
             meta.update(weights=res["weights"], model_type=res["model_type"], prompts=0)
             return regions, meta
-        res = await call(ctx=ctx, backend="sam", model_key=sam_key, op="prompt",
-                         payload={"image": image, "boxes": boxes, "return_masks": False})
+        res = await segmenter.run(ctx=ctx, key=sam_key, op=RunOp.PROMPT,
+                                  payload={"image": image, "boxes": boxes, "return_masks": False})
     except RaysightError as exc:
         if exc.code == "weights_missing":
             meta.update(weights="missing", note=exc.message)
@@ -89,9 +92,9 @@ async def _sam_stage(ctx: Platform, image: Any, regions: list[Region], sam_key: 
             snapped += 1
     extra: list[Region] = []
     try:
-        auto = await call(ctx=ctx, backend="sam", model_key=sam_key, op="auto_masks",
-                          payload={"image_hash": res["image_hash"], "points_per_side": 8,
-                                   "pred_iou_thresh": 0.9, "stability_score_thresh": 0.92})
+        auto = await segmenter.run(ctx=ctx, key=sam_key, op=RunOp.AUTO_MASKS,
+                                   payload={"image_hash": res["image_hash"], "points_per_side": 8,
+                                            "pred_iou_thresh": 0.9, "stability_score_thresh": 0.92})
         for m in auto["masks"]:
             x, y, w, h = m["bbox"]
             box = (x, y, x + w, y + h)
@@ -103,9 +106,10 @@ async def _sam_stage(ctx: Platform, image: Any, regions: list[Region], sam_key: 
     return dedupe(regions + extra), meta
 
 
-async def analyse(*, ctx: Platform, image: Any, sam_key: str = SAM_DEFAULT, classifier_id: str | None = None,
+async def analyse(*, ctx: Platform, image: Any, model_type: str | None = None, classifier_id: str | None = None,
                   use_sam: bool = True) -> dict[str, Any]:
-    """componentsMap, componentsTree and page_meta of one RGB screenshot."""
+    """componentsMap, componentsTree and page_meta of one RGB screenshot (`model_type`: the
+    segmenter's model, its default when None)."""
     H, W = image.shape[:2]
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -119,7 +123,7 @@ async def analyse(*, ctx: Platform, image: Any, sam_key: str = SAM_DEFAULT, clas
         finally:
             timings[name] = round(time.perf_counter() - start, 3)
 
-    sam_coro = timed("sam_s", _sam_stage(ctx, image, regions, sam_key)) if use_sam else None
+    sam_coro = timed("sam_s", _sam_stage(ctx, image, regions, model_type)) if use_sam else None
     ocr_coro = timed("ocr_s", ocr_ops.ocr(ctx=ctx, image=image))
     if sam_coro is not None:
         ocr_res, (regions, sam_meta) = await asyncio.gather(ocr_coro, sam_coro)
@@ -138,7 +142,7 @@ async def analyse(*, ctx: Platform, image: Any, sam_key: str = SAM_DEFAULT, clas
                                                crops=[classify.crop(image, c.box) for c in widgets])
         for c, (label, conf) in zip(widgets, labels, strict=True):
             c.type, c.confidence = label or "Image", conf
-        classifier = {"kind": "resnet", "model_id": record["model_id"]}
+        classifier = {"kind": record["plugin"], "model_id": record["model_id"]}
     else:
         for c in widgets:
             c.type, c.confidence = classify.heuristic(image, c, page_bg)
@@ -191,7 +195,7 @@ def _write_result(ctx: Platform, task_id: str, result: dict[str, Any]) -> None:
 
 async def ingest(*, ctx: Platform, data: bytes | None = None, image_url: str | None = None,
                  user_id: str = "anonymous", own_hosts: set[str] | None = None, wait: bool = True,
-                 sam_key: str = SAM_DEFAULT, use_sam: bool = True) -> dict[str, Any]:
+                 model_type: str | None = None, use_sam: bool = True) -> dict[str, Any]:
     """Start an ingest task; wait for it up to the request timeout unless `wait` is False.
     Returns {task_id, task_status (200 or 300), [components_map, components_tree, page_meta]}."""
     if not data and not (image_url or "").strip():
@@ -208,7 +212,7 @@ async def ingest(*, ctx: Platform, data: bytes | None = None, image_url: str | N
     async def work(progress: Any) -> dict[str, Any]:
         image, url = await _prepare_source(ctx=ctx, data=data, image_url=image_url, own_hosts=own_hosts)
         progress(0.1)
-        result = await analyse(ctx=ctx, image=image, sam_key=sam_key, use_sam=use_sam)
+        result = await analyse(ctx=ctx, image=image, model_type=model_type, use_sam=use_sam)
         recorder = metrics.recorder()
         for stage, seconds in result["page_meta"]["timings"].items():
             recorder.observe("raysight_ingest_stage_seconds", seconds, stage=stage.removesuffix("_s"))

@@ -1,22 +1,27 @@
-"""OCR through the OCR deployment, and the predictText endpoint's logic."""
+"""OCR through the `read_text` provider (the OCR plugin unless configured otherwise), and the
+predictText endpoint's logic."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import numpy as np
 
 from raysight.context import Platform
-from raysight.services import inference
-from raysight.services.imgseg import sources
-from raysight.services.imgseg.common import OCR_KEY
+from raysight.services.capabilities import read_text
+from raysight.services.imgseg import sources, textinfo
 from raysight.services.imgseg.components import TextLine
 
 
 async def ocr(*, ctx: Platform, image: np.ndarray, details: bool = True) -> dict[str, Any]:
-    """{"engine", "lines": [...], "align"} for one RGB image."""
-    return await inference.call(ctx=ctx, backend="ocr", model_key=OCR_KEY, op="ocr",
-                                payload={"image": image, "details": details})
+    """{"engine", "lines": [...], "align"} for one RGB image: with `details` each line as predictText
+    reports it (box, msg, colours, line height) and the block's alignment; else the plain lines."""
+    result = await read_text(ctx=ctx, image=image)
+    if not details:
+        return result
+    described = await asyncio.to_thread(textinfo.describe, np.asarray(image), list(result.get("lines", [])))
+    return {"engine": result.get("engine"), **described}
 
 
 def text_lines(result: dict[str, Any], *, min_score: float = 0.5) -> list[TextLine]:

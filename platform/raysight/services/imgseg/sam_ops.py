@@ -15,7 +15,7 @@ import numpy as np
 
 from raysight.context import Platform
 from raysight.services.imgseg import classify, ocr_ops, segmenter, sources
-from raysight.services.imgseg.common import SAM_DEFAULT, BadPrompt
+from raysight.services.imgseg.common import BadPrompt
 from raysight.services.imgseg.regions import contains, iou, propose
 
 
@@ -117,7 +117,7 @@ async def _annotate(ctx: Platform, image: np.ndarray, items: list[dict[str, Any]
     crops = [classify.crop(image, (x, y, x + w, y + h)) for x, y, w, h in boxes]
     if record is not None:
         labels = await classify.classify_crops(ctx=ctx, model_id=record["model_id"], crops=crops)
-        marker = {"classifier": "resnet", "resnet_model_id": record["model_id"]}
+        marker = {"classifier": record["plugin"], "resnet_model_id": record["model_id"]}
     else:
         lines = ocr_ops.text_lines(await ocr_ops.ocr(ctx=ctx, image=image)) if boxes else []
         labels = classify.builtin_types(image, [(x, y, x + w, y + h) for x, y, w, h in boxes], lines)
@@ -134,12 +134,13 @@ async def _annotate(ctx: Platform, image: np.ndarray, items: list[dict[str, Any]
 async def predict_sam(*, ctx: Platform, image_url: str, prompt: dict[str, Any] | None = None,
                       is_predict_type: bool = False, resnet_model_id: str | None = None,
                       read_text_component_list: list[str] | None = None, cut_outline_flag: bool = False,
-                      sam_key: str = SAM_DEFAULT, points_per_side: int | None = None,
+                      model_type: str | None = None, points_per_side: int | None = None,
                       own_hosts: set[str] | None = None, coord_key: str = "top_left_coord") -> dict[str, Any]:
     src = await sources.read_url(ctx=ctx, url=image_url, own_hosts=own_hosts)
     image = src.image
     H, W = image.shape[:2]
     points, labels, boxes = check_prompt(prompt, W, H)
+    sam_key = segmenter.model_key(ctx, model_type)
     if not points and not boxes:
         res = await _auto(ctx, sam_key, image, points_per_side)
         items = [component(image, m["bbox"], coord_key=coord_key) for m in res["masks"] if m["bbox"][2] > 0]
@@ -169,7 +170,7 @@ async def predict_sam(*, ctx: Platform, image_url: str, prompt: dict[str, Any] |
 async def predict_sam2(*, ctx: Platform, image_url: str, prompt: dict[str, Any] | None = None,
                        select_box: list[float] | None = None, is_predict_type: bool = False,
                        resnet_model_id: str | None = None, read_text_component_list: list[str] | None = None,
-                       cut_outline_flag: bool = False, sam_key: str = SAM_DEFAULT,
+                       cut_outline_flag: bool = False, model_type: str | None = None,
                        points_per_side: int | None = None, own_hosts: set[str] | None = None) -> dict[str, Any]:
     """A father node (the select_box, SAM-segmented) whose children are the filtered automatic
     masks, region proposals and OCR text boxes inside it, plus the point prompt's mask; children's
@@ -178,6 +179,7 @@ async def predict_sam2(*, ctx: Platform, image_url: str, prompt: dict[str, Any] 
     image = src.image
     H, W = image.shape[:2]
     points, labels, _ = check_prompt({k: v for k, v in (prompt or {}).items() if k != "input_box"}, W, H)
+    sam_key = segmenter.model_key(ctx, model_type)
     if select_box:
         _, _, boxes = check_prompt({"input_box": select_box}, W, H)
         sel = [int(max(0, boxes[0][0])), int(max(0, boxes[0][1])), int(min(W, boxes[0][2])), int(min(H, boxes[0][3]))]
@@ -225,7 +227,7 @@ async def predict_sam2(*, ctx: Platform, image_url: str, prompt: dict[str, Any] 
 
 async def predict_sam3(*, ctx: Platform, image_url: str, points: list, prompt: dict[str, Any] | None = None,
                        is_predict_type: bool = False, resnet_model_id: str | None = None,
-                       read_text_component_list: list[str] | None = None, sam_key: str = SAM_DEFAULT,
+                       read_text_component_list: list[str] | None = None, model_type: str | None = None,
                        own_hosts: set[str] | None = None) -> dict[str, Any]:
     """Lasso points -> their bounding box -> SAM box prompt -> outline cut-out."""
     box = points_to_box(points)
@@ -237,5 +239,5 @@ async def predict_sam3(*, ctx: Platform, image_url: str, points: list, prompt: d
         merged.pop("input_label")
     return await predict_sam(ctx=ctx, image_url=image_url, prompt=merged, is_predict_type=is_predict_type,
                              resnet_model_id=resnet_model_id, read_text_component_list=read_text_component_list,
-                             cut_outline_flag=True, sam_key=sam_key, own_hosts=own_hosts,
+                             cut_outline_flag=True, model_type=model_type, own_hosts=own_hosts,
                              coord_key="left_top_coord")

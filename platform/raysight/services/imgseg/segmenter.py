@@ -1,6 +1,7 @@
-"""Who segments: SAM when its official weights are there, else the classical region segmenter.
+"""Who segments: the provider of the `segment_with_prompts` capability (SAM unless configured
+otherwise) when its weights are there, else the classical region segmenter.
 
-The SAM deployment refuses to serve a model without its weights file (WeightsMissing, code
+A provider refuses to serve a model without its weights file (WeightsMissing, code
 "weights_missing"); that answer, and only that one, sends the request to services.imgseg.classical.
 Every result carries ``segmenter`` ("sam-vit_t" ... or "classical-regions"); `describe` gives the
 fields every imgseg payload adds.
@@ -13,13 +14,33 @@ from typing import Any
 
 import numpy as np
 
+from raysight.backend import Backend
+from raysight.capabilities import Capability, RunOp
 from raysight.context import Platform
-from raysight.errors import RaysightError
+from raysight.errors import RaysightError, WeightsMissing
+from raysight.rle import decode as decode_rle
+from raysight.services.capabilities import provider as capability_provider
 from raysight.services.imgseg import classical
 from raysight.services.inference import call
-from raysight_sam.rle import decode as decode_rle
 
-WEIGHTS_MISSING = "weights_missing"
+WEIGHTS_MISSING = WeightsMissing.code
+
+
+def provider(ctx: Platform) -> Backend:
+    """The backend that segments with prompts here."""
+    return capability_provider(ctx, Capability.SEGMENT_WITH_PROMPTS)
+
+
+def model_key(ctx: Platform, model_type: str | None = None) -> str:
+    """The segmenter's built-in model of `model_type` (its default one when None)."""
+    return provider(ctx).builtin_key(model_type)
+
+
+async def run(*, ctx: Platform, key: str | None, op: RunOp, payload: dict[str, Any]) -> Any:
+    """One `segment_with_prompts` operation on the segmenter's model `key` (None: its default)."""
+    backend = provider(ctx)
+    return await call(ctx=ctx, backend=backend.name, model_key=key or backend.builtin_key(), op=str(op),
+                      payload=payload)
 
 
 def _sam(res: dict[str, Any]) -> dict[str, Any]:
@@ -32,7 +53,7 @@ def _classical(res: dict[str, Any], exc: RaysightError) -> dict[str, Any]:
     return res
 
 
-async def prompt(*, ctx: Platform, key: str, image: np.ndarray, points: list, labels: list, boxes: list,
+async def prompt(*, ctx: Platform, key: str | None, image: np.ndarray, points: list, labels: list, boxes: list,
                  masks: bool) -> dict[str, Any]:
     """Masks for a point / box prompt (full-size masks when `masks`, else boxes and scores)."""
     payload: dict[str, Any] = {"image": image, "return_masks": masks}
@@ -41,18 +62,18 @@ async def prompt(*, ctx: Platform, key: str, image: np.ndarray, points: list, la
     if boxes:
         payload["boxes"] = boxes
     try:
-        return _sam(await call(ctx=ctx, backend="sam", model_key=key, op="prompt", payload=payload))
+        return _sam(await run(ctx=ctx, key=key, op=RunOp.PROMPT, payload=payload))
     except RaysightError as exc:
         if exc.code != WEIGHTS_MISSING:
             raise
         return _classical(await asyncio.to_thread(classical.prompt, image, points, labels, boxes), exc)
 
 
-async def auto(*, ctx: Platform, key: str, image: np.ndarray, points_per_side: int | None) -> dict[str, Any]:
+async def auto(*, ctx: Platform, key: str | None, image: np.ndarray, points_per_side: int | None) -> dict[str, Any]:
     """Automatic segmentation: SAM's point grid, or every classical region."""
     try:
-        return _sam(await call(ctx=ctx, backend="sam", model_key=key, op="auto_masks",
-                               payload={"image": image, "points_per_side": points_per_side}))
+        return _sam(await run(ctx=ctx, key=key, op=RunOp.AUTO_MASKS,
+                              payload={"image": image, "points_per_side": points_per_side}))
     except RaysightError as exc:
         if exc.code != WEIGHTS_MISSING:
             raise

@@ -1,7 +1,8 @@
 """Masks on the wire: row-major run lengths starting with a run of zeros.
 
 ``{"size": [h, w], "counts": [z0, o0, z1, o1, ...]}`` - far smaller than a bool array for the
-blob-like masks SAM produces, and trivial to decode on the other side.
+blob-like masks segmenters produce, and trivial to decode on the other side. Part of the plugin
+contract (``segment_with_prompts`` answers carry masks in this form; ``raysight.plugin.rle``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 
 
 def encode(mask: np.ndarray) -> dict[str, Any]:
+    """The run lengths of a boolean HxW mask."""
     flat = np.asarray(mask, dtype=bool).ravel()
     if flat.size == 0:
         return {"size": list(mask.shape[:2]), "counts": []}
@@ -24,6 +26,7 @@ def encode(mask: np.ndarray) -> dict[str, Any]:
 
 
 def decode(rle: dict[str, Any]) -> np.ndarray:
+    """The boolean HxW mask of `rle`."""
     h, w = (int(v) for v in rle["size"])
     values = np.zeros(len(rle["counts"]), dtype=bool)
     values[1::2] = True

@@ -1,5 +1,5 @@
 """What predictText reports besides the words: box, text colour, background colour, line height
-and the block's alignment."""
+and the block's alignment, computed here from the plain lines any `read_text` provider answers."""
 
 from __future__ import annotations
 
