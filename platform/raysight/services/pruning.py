@@ -64,7 +64,7 @@ def start_analysis(*, ctx: Platform, model_id: str, ratios: list[float] | None =
                    groups: list[str] | None = None, dataset_id: str | None = None, version: str | None = None,
                    split: str | None = None) -> dict[str, Any]:
     """Start a sensitivity analysis; returns the task record. Its result: the Sensitivity table,
-    ``chart`` (URL of the PNG) and ``chart_path``."""
+    ``chart`` (URL of the PNG) and ``chart_path``. Call it from a running event loop (an async route)."""
     model, ref = model_and_ref(ctx, model_id)
     backend = _prunable(ctx, model)
     chosen_groups = _groups(backend, groups)
@@ -169,7 +169,7 @@ def start_prune(*, ctx: Platform, model_id: str, ratio: float, groups: list[str]
                 batch: int = -1, dataset_id: str | None = None, version: str | None = None, split: str | None = None,
                 params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Start pruning a model at `ratio` and fine-tuning it for `epochs` (batch -1: the family's automatic
-    size); returns the task record."""
+    size); returns the task record. Call it from a running event loop (an async route)."""
     model, _ref = model_and_ref(ctx, model_id)
     backend = _prunable(ctx, model)
     backend_for(ctx, model, Operation.TRAIN)
