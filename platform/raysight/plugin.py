@@ -13,6 +13,9 @@ imports only this module from raysight::
   and `rle` (masks on the wire);
 - weights checks without running anything from a file (`load_tensors`, `tensor_dict`, `meta_shapes`,
   `mismatches`, `require_fit`);
+- model operations (raysight.model_ops): `EvalData`, `EvalOptions`, `EvalReport`, `ClassMetrics`,
+  `ExportFormat`, `ExportResult`, `Progress`, and the optional `Prunable` protocol with `Sensitivity` and
+  `PruneResult`;
 - training: `TrainSession` (the job's TrainContext, logs, epoch reports, checkpoints, worker and device
   information, data-parallel helpers) and `TrainResult`, what the train loop returns on the chief worker.
 
@@ -35,13 +38,26 @@ from raysight.backend import (
 from raysight.capabilities import Capability, RunOp
 from raysight.errors import Invalid, InvalidWeights, NotFound, RaysightError, Unavailable, WeightsMissing
 from raysight.hookspecs import hookimpl
+from raysight.model_ops import (
+    ClassMetrics,
+    EvalData,
+    EvalOptions,
+    EvalReport,
+    ExportFormat,
+    ExportResult,
+    Prunable,
+    PruneResult,
+    Sensitivity,
+)
+from raysight.model_ops import Progress as Progress
 from raysight.train_result import TrainResult
 from raysight.training.worker import TrainSession
 from raysight.weights_io import load_tensors, meta_shapes, mismatches, require_fit, tensor_dict
 
 __all__ = [
-    "Backend", "Capability", "Detection", "Invalid", "InvalidWeights", "ModelRef", "NotFound", "Operation",
-    "PredictOptions", "RaysightError", "RunOp", "TaskType", "TrainContext", "TrainResult", "TrainSession",
-    "Unavailable", "WeightsInfo", "WeightsMissing", "hookimpl", "load_tensors", "meta_shapes", "mismatches",
-    "require_fit", "rle", "tensor_dict",
+    "Backend", "Capability", "ClassMetrics", "Detection", "EvalData", "EvalOptions", "EvalReport",
+    "ExportFormat", "ExportResult", "Invalid", "InvalidWeights", "ModelRef", "NotFound", "Operation",
+    "PredictOptions", "Progress", "Prunable", "PruneResult", "RaysightError", "RunOp", "Sensitivity",
+    "TaskType", "TrainContext", "TrainResult", "TrainSession", "Unavailable", "WeightsInfo", "WeightsMissing",
+    "hookimpl", "load_tensors", "meta_shapes", "mismatches", "require_fit", "rle", "tensor_dict",
 ]

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from raysight.plugin import TrainResult, TrainSession, load_tensors
-from raysight_resnet.model import arch_of, build_resnet, load_start_weights, save_weights
+from raysight_resnet.model import arch_of, build_resnet, load_start_weights, save_weights, start_channels, with_channels
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -149,6 +149,11 @@ def train_loop(config: dict[str, Any]) -> TrainResult | None:
                                                         num_workers=workers))
 
     net = build_resnet(arch, len(c.classes))
+    channels = start_channels(c.weights) if c.weights else None
+    pruned: dict[str, Any] = {"channels": channels} if channels else {}  # kept in every file this run saves
+    if channels:  # fine-tuning a pruned model: its structure, rebuilt from the kept channel counts
+        net = with_channels(net, channels)
+        session.log(f"Fine-tuning a pruned {arch}: {sum(p.numel() for p in net.parameters())} parameters")
     if c.weights:
         load_start_weights(net, c.weights)
     else:
@@ -201,8 +206,9 @@ def train_loop(config: dict[str, Any]) -> TrainResult | None:
             folder = session.scratch(f"epoch{epoch + 1}")
             save_weights(folder / "last.pth", arch=arch, classes=c.classes, state_dict=plain.state_dict(),
                          imgsz=c.imgsz, optimizer=optimizer.state_dict(), epoch=epoch + 1,
-                         best_accuracy=best_accuracy, history=history)
-            save_weights(folder / "best.pth", arch=arch, classes=c.classes, state_dict=best_state, imgsz=c.imgsz)
+                         best_accuracy=best_accuracy, history=history, **pruned)
+            save_weights(folder / "best.pth", arch=arch, classes=c.classes, state_dict=best_state, imgsz=c.imgsz,
+                         **pruned)
         session.report(epoch + 1, metrics, folder)
     if best_state is None:
         best_state = plain.state_dict()
@@ -210,10 +216,12 @@ def train_loop(config: dict[str, Any]) -> TrainResult | None:
     if not session.is_chief:
         return None
     artifacts = session.scratch("final")
-    save_weights(artifacts / "best.pth", arch=arch, classes=c.classes, state_dict=best_state, imgsz=c.imgsz)
+    save_weights(artifacts / "best.pth", arch=arch, classes=c.classes, state_dict=best_state, imgsz=c.imgsz,
+                 **pruned)
     plots: list[str] = []
     if params.get("plots", True):
         final = build_resnet(arch, len(c.classes))
+        final = with_channels(final, channels) if channels else final
         final.load_state_dict(best_state)
         plots = _plots(artifacts, history, final, val_set, c.classes)
     metrics = {"accuracy": best_accuracy, "loss": best_loss if best_loss is not None else float("nan")}
