@@ -66,9 +66,22 @@ def _files(source: Path, *, max_files: int, max_bytes: int) -> list[Path]:
     return files
 
 
-def create(*, ctx: Platform, data_name: str, sour_data: str | None, thread: int, train: float, val: float,
-           test: float, data_desc: str = "", data_type: str | None = None, l_value: bool = False) -> str:
+async def create(*, ctx: Platform, data_name: str, sour_data: str | None, thread: int, train: float, val: float,
+                 test: float, data_desc: str = "", data_type: str | None = None, l_value: bool = False) -> str:
     """Record a data version and start building it; returns the task_id that /data_history follows."""
+    task_id, source, dataset_id, name, ratio = await asyncio.to_thread(
+        _record_new, ctx, data_name, sour_data, thread, train, val, test, data_desc, data_type, l_value)
+
+    async def work(progress: Any) -> dict[str, Any]:
+        return await asyncio.to_thread(_build, ctx, source, dataset_id, name, ratio, thread, progress)
+
+    tasks.start(ctx=ctx, task_id=task_id, work=work)
+    return task_id
+
+
+def _record_new(ctx: Platform, data_name: str, sour_data: str | None, thread: int, train: float, val: float,
+                test: float, data_desc: str, data_type: str | None,
+                l_value: bool) -> tuple[str, Path, str, str, dict[str, float]]:
     name = check_name(data_name, "data_name")
     if not 1 <= thread <= MAX_THREADS:
         raise Invalid(f"thread must be an integer in [1, {MAX_THREADS}]")
@@ -87,12 +100,7 @@ def create(*, ctx: Platform, data_name: str, sour_data: str | None, thread: int,
                            data_type=data_type or "all", sour_data=str(sour_data), train=train, val=val, test=test,
                            thread=thread, l_value=int(l_value), dataset_id=dataset_id))
     tasks.create(ctx=ctx, kind=KIND, task_id=task_id, params={"data_name": name, "dataset_id": dataset_id})
-
-    async def work(progress: Any) -> dict[str, Any]:
-        return await asyncio.to_thread(_build, ctx, source, dataset_id, name, ratio, thread, progress)
-
-    tasks.start(ctx=ctx, task_id=task_id, work=work)
-    return task_id
+    return task_id, source, dataset_id, name, ratio
 
 
 def _build(ctx: Platform, source: Path, dataset_id: str, name: str, ratio: dict[str, float], thread: int,

@@ -66,26 +66,32 @@ def _images(folder: Path) -> list[Path]:
     return found
 
 
-def start(*, ctx: Platform, dicts: dict[str, Any], sour_dir: str | None, dest_dir: str | None,
-          eval_type: str | None = None, gpus: list[str] | None = None, single_gpu: int = 4) -> str:
+async def start(*, ctx: Platform, dicts: dict[str, Any], sour_dir: str | None, dest_dir: str | None,
+                eval_type: str | None = None, gpus: list[str] | None = None, single_gpu: int = 4) -> str:
     """Check everything a run needs, then start it; returns its task_id."""
-    chosen = _chosen(ctx, dicts)
-    source = resolve_server_path(ctx.settings, sour_dir, want_dir=True, what="sour_dir")
-    dest = resolve_server_path(ctx.settings, dest_dir, must_exist=False, want_dir=True, what="dest_dir")
-    if not 1 <= single_gpu <= 64:
-        raise Invalid("single_gpu (images per request batch) must be an integer in [1, 64]")
-    images = _images(source)
-    task_id = timestamped_id("eva")
-    params = {"type": eval_type or "", "sour_dir": str(sour_dir), "dest_dir": str(dest_dir),
-              "gpus": ",".join(gpus or []), "single_gpu": single_gpu, "model": chosen,
-              "images": len(images)}
-    tasks.create(ctx=ctx, kind=KIND, task_id=task_id, params=params)
+    task_id, chosen, source, images, dest = await asyncio.to_thread(
+        _record_new, ctx, dicts, sour_dir, dest_dir, eval_type, gpus or [], single_gpu)
 
     async def work(progress: Any) -> dict[str, Any]:
         return await _run(ctx, chosen, source, images, dest, single_gpu, progress)
 
     tasks.start(ctx=ctx, task_id=task_id, work=work)
     return task_id
+
+
+def _record_new(ctx: Platform, dicts: dict[str, Any], sour_dir: str | None, dest_dir: str | None,
+                eval_type: str | None, gpus: list[str], single_gpu: int) -> tuple[Any, ...]:
+    source = resolve_server_path(ctx.settings, sour_dir, want_dir=True, what="sour_dir")
+    dest = resolve_server_path(ctx.settings, dest_dir, must_exist=False, want_dir=True, what="dest_dir")
+    chosen = _chosen(ctx, dicts)
+    if not 1 <= single_gpu <= 64:
+        raise Invalid("single_gpu (images per request batch) must be an integer in [1, 64]")
+    images = _images(source)
+    task_id = timestamped_id("eva")
+    params = {"type": eval_type or "", "sour_dir": str(sour_dir), "dest_dir": str(dest_dir),
+              "gpus": ",".join(gpus), "single_gpu": single_gpu, "model": chosen, "images": len(images)}
+    tasks.create(ctx=ctx, kind=KIND, task_id=task_id, params=params)
+    return task_id, chosen, source, images, dest
 
 
 def _labels(image: Path, width: int, height: int) -> list[tuple[int, list[float]]] | None:

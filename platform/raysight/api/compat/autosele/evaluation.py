@@ -34,8 +34,8 @@ async def model(ctx: Platform = Depends(platform)) -> JSONResponse:
 async def starteva(request: Request, ctx: Platform = Depends(platform)) -> JSONResponse:
     p = await read_params(request)
     gpus = p.id_list("gpus", required=False)
-    task_id = await asyncio.to_thread(
-        evaluation.start, ctx=ctx, dicts=p.mapping("dicts"), sour_dir=p.text("sour_dir"),
+    task_id = await evaluation.start(
+        ctx=ctx, dicts=p.mapping("dicts"), sour_dir=p.text("sour_dir"),
         dest_dir=p.text("dest_dir"), eval_type=p.text("type", required=False), gpus=gpus,
         single_gpu=p.integer("single_gpu", required=False, default=4))
     return ok(task_id, "模型预测完成")

@@ -57,8 +57,8 @@ def sour_datas(ctx: Platform = Depends(platform)) -> JSONResponse:
 @router.post("/create_data")
 async def create_data(request: Request, ctx: Platform = Depends(platform)) -> JSONResponse:
     p = await read_params(request)
-    task_id = await asyncio.to_thread(
-        data.create, ctx=ctx, data_name=p.text("data_name"), sour_data=p.text("sour_data"),
+    task_id = await data.create(
+        ctx=ctx, data_name=p.text("data_name"), sour_data=p.text("sour_data"),
         thread=p.integer("thread", required=False, default=4), train=p.number("train"),
         val=p.number("val", required=False, default=0.0), test=p.number("test", required=False, default=0.0),
         data_desc=p.text("data_desc", required=False) or "", data_type=p.text("data_type", required=False),
