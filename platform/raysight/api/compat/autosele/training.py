@@ -89,7 +89,8 @@ async def data_configs(request: Request, ctx: Platform = Depends(platform)) -> J
     return ok(config, "query success", resp=config)
 
 
-@router.api_route("/train_config", methods=["GET", "POST"])
+@router.get("/train_config")
+@router.post("/train_config")
 async def train_config(request: Request, ctx: Platform = Depends(platform)) -> JSONResponse:
     """Query the training config; with `train_con` (a JSON object) merge it in first."""
     p = await read_params(request)
@@ -97,7 +98,8 @@ async def train_config(request: Request, ctx: Platform = Depends(platform)) -> J
                                       update=p.mapping("train_con", required=False)), "query success")
 
 
-@router.api_route("/data_config", methods=["GET", "POST"])
+@router.get("/data_config")
+@router.post("/data_config")
 async def data_config(request: Request, ctx: Platform = Depends(platform)) -> JSONResponse:
     """Query the data config; with `data_con` (a JSON object) merge it in first."""
     p = await read_params(request)
