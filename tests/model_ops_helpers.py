@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from raysight.context import Platform
+from raysight.ids import timestamped_id
 from raysight.services import datasets, models
 from tests.datagen import make_classify_images, reader_over, write_classify_zip, write_yolo_zip
 
@@ -92,7 +93,7 @@ def install(ctx: Platform, trained: Trained) -> dict:
     archive = trained.archive
     ds = asyncio.run(datasets.upload(ctx=ctx, filename=archive.name, read=reader_over(archive.read_bytes())))
     version = datasets.prepare(ctx=ctx, dataset_id=ds["dataset_id"])["version"]
-    model_id = models.new_model_id()
+    model_id = timestamped_id("model")
     dest = ctx.workspace.model_dir(model_id) / "weights" / f"best{trained.weights.suffix}"
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(trained.weights, dest)

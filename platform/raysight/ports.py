@@ -149,6 +149,11 @@ class Cluster(Protocol):
 
     def dashboard_url(self) -> str | None: ...
 
+    def gpus(self) -> list[dict[str, Any]]:
+        """Every GPU of every live node: {node, node_id, index, name, memory_total_mb, memory_used_mb,
+        memory_free_mb} (memory None where a node cannot say); [] on a CPU-only cluster."""
+        ...
+
 
 JobRecordsFactory = Callable[["Platform"], JobRecords]
 ModelCatalogFactory = Callable[["Platform"], ModelCatalog]

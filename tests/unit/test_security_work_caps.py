@@ -51,6 +51,9 @@ class TwoCpuCluster:
     def dashboard_url(self) -> str | None:
         return None
 
+    def gpus(self) -> list[dict[str, Any]]:
+        return []
+
 
 def test_worker_caps(capped: Platform, tmp_path: Path) -> None:
     ds = _prepared(capped, tmp_path)

@@ -21,6 +21,7 @@ from typing import Any
 from raysight.backend import Backend, Operation
 from raysight.context import Platform
 from raysight.errors import Conflict, Invalid
+from raysight.ids import timestamped_id
 from raysight.model_ops import EvalData, EvalOptions, Progress, Prunable
 from raysight.services import evaluation, models, reports, training
 from raysight.services.model_tasks import backend_for, eval_data, launch, model_and_ref, task_of, tasks_of
@@ -100,7 +101,7 @@ def _metric(ctx: Platform, model_id: str, data: EvalData, task: str) -> float | 
 
 
 def _register_pruned(ctx: Platform, parent: dict[str, Any], pruned: Any, task_id: str) -> dict[str, Any]:
-    model_id = models.new_model_id()
+    model_id = timestamped_id("model")
     weights = ctx.workspace.model_dir(model_id) / "weights" / f"best{Path(pruned.path).suffix}"
     weights.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(pruned.path, weights)

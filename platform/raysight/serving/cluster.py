@@ -8,7 +8,7 @@ from typing import Any
 
 import ray
 
-from raysight.serving.probes import dashboard_url, ray_probe, serve_probe
+from raysight.serving.probes import dashboard_url, gpu_probe, ray_probe, serve_probe
 
 DASHBOARD_FROM_CLUSTER = "from-cluster"  # /health reports the address the cluster's dashboard registered
 
@@ -36,3 +36,6 @@ class RayCluster:
 
     def dashboard_url(self) -> str | None:
         return dashboard_url() if self._dashboard == DASHBOARD_FROM_CLUSTER else self._dashboard
+
+    def gpus(self) -> list[dict[str, Any]]:
+        return gpu_probe()
