@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from raysight.api.native import annotation, datasets, files, infer, logs, models, system, train
+    from raysight.api.native import annotation, dataops, datasets, files, infer, logs, models, selection, system, train
 
     return [
         system.router,
@@ -17,4 +17,6 @@ def routers() -> list[APIRouter]:
         infer.router,
         models.router,
         files.router,
+        selection.router,
+        dataops.router,
     ]
