@@ -12,7 +12,7 @@ from ray import serve
 
 from raysight.api import create_app
 from raysight.context import Platform
-from raysight.serving.probes import dashboard_url, ray_probe, serve_probe
+from raysight.serving.probes import dashboard_url, gpu_probe, ray_probe, serve_probe
 from raysight.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class Ingress:
         platform.extras["probes"] = {
             "ray": ray_probe,
             "serve": functools.partial(serve_probe, placements),
+            "gpus": gpu_probe,  # AutoSele /gups_info
         }
         platform.extras["dashboard_url"] = dashboard_url if dashboard == DASHBOARD_FROM_CLUSTER else lambda: dashboard
         from raysight.serving.startup import on_ingress_start

@@ -49,3 +49,53 @@ def dashboard_url() -> str | None:
         return None
     address = _internal_kv_get("dashboard", namespace="dashboard")
     return f"http://{address.decode()}" if address else None
+
+
+_NVIDIA_SMI_QUERY = ["nvidia-smi", "--query-gpu=index,name,memory.total,memory.used,memory.free",
+                     "--format=csv,noheader,nounits"]
+
+
+def _node_gpus() -> list[dict[str, Any]]:
+    """This node's GPUs as nvidia-smi reports them (runs inside a Ray task on the node)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(_NVIDIA_SMI_QUERY, capture_output=True, text=True, timeout=20, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    gpus = []
+    for line in out.strip().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) != 5:
+            continue
+
+        def mb(text: str) -> int | None:
+            return int(float(text)) if text.replace(".", "", 1).isdigit() else None
+
+        gpus.append({"index": int(parts[0]) if parts[0].isdigit() else parts[0], "name": parts[1],
+                     "memory_total_mb": mb(parts[2]), "memory_used_mb": mb(parts[3]), "memory_free_mb": mb(parts[4])})
+    return gpus
+
+
+def gpu_probe() -> list[dict[str, Any]]:
+    """Every GPU of every live node Ray counts GPUs on, with memory from nvidia-smi on that node
+    (memory None where the node cannot say). An empty list on a CPU-only cluster."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    found: list[dict[str, Any]] = []
+    for node in ray.nodes():
+        count = int(float(node.get("Resources", {}).get("GPU", 0)))
+        if not node.get("Alive") or count <= 0:
+            continue
+        task = ray.remote(num_cpus=0)(_node_gpus).options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
+        try:
+            listed = ray.get(task.remote(), timeout=30)
+        except Exception:
+            listed = []
+        by_index = {g["index"]: g for g in listed}
+        for index in range(count):
+            info = by_index.get(index, {"index": index, "name": None, "memory_total_mb": None,
+                                        "memory_used_mb": None, "memory_free_mb": None})
+            found.append({"node": node.get("NodeManagerAddress"), "node_id": node["NodeID"], **info})
+    return found

@@ -1,0 +1,73 @@
+"""The AutoSele envelope {"errno", "data", "message"} and the one place that maps errors to it.
+
+Every answer is HTTP 200 with a JSON object. `errno` is the integer 1 on success; on failure it is one
+of the codes below and `message` says why in a human sentence (`data` is null). Some endpoints carry
+documented fields beside `data` (/show: or_data, la_data, total_img; /release_tab: name, total).
+Codes (also in the README "AutoSele dialect" section): 400 invalid request (bad body, missing or
+malformed parameter, path outside the import roots), 404 unknown id or unknown path, 405 method not
+allowed on this path, 409 conflicting state, 413 too large, 503 a worker or service unavailable,
+504 timeout, 500 unexpected server error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from raysight.api.envelopes import dialect_route_class, message_of, validation_message
+from raysight.errors import Conflict, Invalid, NotFound, RaysightError, Timeout, TooLarge, Unavailable, Unprocessable
+
+SUCCESS = 1
+INVALID, NOT_FOUND, METHOD, CONFLICT, TOO_LARGE, INTERNAL, UNAVAILABLE, TIMEOUT = (
+    400, 404, 405, 409, 413, 500, 503, 504)
+_BY_CLASS: list[tuple[type[RaysightError], int]] = [
+    (NotFound, NOT_FOUND), (Conflict, CONFLICT), (TooLarge, TOO_LARGE), (Unavailable, UNAVAILABLE),
+    (Timeout, TIMEOUT), (Invalid, INVALID), (Unprocessable, INVALID),
+]
+
+
+def ok(data: Any = None, message: str = "success", **fields: Any) -> JSONResponse:
+    """The success envelope: errno 1, `data`, `message`, and any documented extra fields."""
+    return JSONResponse({"errno": SUCCESS, "data": data, "message": message, **fields})
+
+
+def code_of(exc: Exception) -> int:
+    """The errno of a failure."""
+    if isinstance(exc, (RequestValidationError, ValidationError)):
+        return INVALID
+    if isinstance(exc, RaysightError):
+        return next((code for cls, code in _BY_CLASS if isinstance(exc, cls)), INTERNAL)
+    if isinstance(exc, HTTPException):
+        return {404: NOT_FOUND, 405: METHOD, 413: TOO_LARGE}.get(exc.status_code, INVALID)
+    return INTERNAL
+
+
+def render(request: Request, exc: Exception) -> JSONResponse:
+    """The failure envelope for any error raised while answering an AutoSele path."""
+    code = code_of(exc)
+    if isinstance(exc, ValidationError):
+        message = validation_message(RequestValidationError(exc.errors()))
+    elif code == METHOD:
+        message = f"{request.method} is not allowed on {request.url.path}"
+    elif code == NOT_FOUND and isinstance(exc, HTTPException):
+        message = f"no AutoSele endpoint at {request.url.path}"
+    else:
+        message = message_of(exc)
+    return JSONResponse({"errno": code, "data": None, "message": message})
+
+
+class AutoseleRoute(dialect_route_class(render)):  # type: ignore[misc]
+    """Also answers a wrong method on an AutoSele path in the envelope (Starlette answers that before
+    the route's handler runs, so the dialect route class alone would not see it)."""
+
+    async def handle(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.methods and scope["method"] not in self.methods:
+            response: Response = render(Request(scope, receive), HTTPException(status_code=405))
+            response.headers["Allow"] = ", ".join(sorted(self.methods))
+            await response(scope, receive, send)
+            return
+        await super().handle(scope, receive, send)
