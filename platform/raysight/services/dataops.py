@@ -126,7 +126,8 @@ def start_import(*, ctx: Platform, src: str | None, dest: str | None = None, ima
 # -- export ------------------------------------------------------------------------------------------------------
 def tasks_in_range(*, ctx: Platform, start: Any, end: Any) -> list[str]:
     """Annotation task ids from `start` to `end` inclusive: two whole numbers are 1-based positions in
-    creation order; otherwise the ids themselves, compared as strings (ids sort by creation time)."""
+    creation order; two existing ids bound a stretch of creation order; otherwise the ids are compared
+    as strings (ids sort by creation time, to the second)."""
     first, last = _text(start, "taskid_start"), _text(end, "taskid_end")
     if not first or not last:
         raise Invalid("taskid_start and taskid_end are required")
@@ -136,6 +137,11 @@ def tasks_in_range(*, ctx: Platform, start: Any, end: Any) -> list[str]:
         if a < 1 or b < a:
             raise Invalid("taskid_start must be >= 1 and taskid_end >= taskid_start")
         chosen = every[a - 1:b]
+    elif first in every and last in every:  # two existing ids: everything created from one to the other
+        a, b = every.index(first), every.index(last)
+        if b < a:
+            raise Invalid("taskid_end was created before taskid_start")
+        chosen = every[a:b + 1]
     else:
         if last < first:
             raise Invalid("taskid_end sorts before taskid_start")

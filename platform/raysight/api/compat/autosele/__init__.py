@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from raysight.api.compat.autosele import system
+from raysight.api.compat.autosele import dataops, selection, system
 from raysight.api.compat.autosele.envelope import AutoseleRoute
 from raysight.api.middleware.errors import _leaf_routes
 
@@ -18,6 +18,8 @@ PREFIX = "/compat/autosele"
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 router = APIRouter()
 router.include_router(system.router)
+router.include_router(selection.router)
+router.include_router(dataops.router)
 
 
 def _fallback(request: Request) -> JSONResponse:
