@@ -108,7 +108,13 @@ def serve_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def server(ray_cluster: None, serve_workspace: Path) -> Iterator[str]:
+def import_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session server's RAYSIGHT_IMPORT_ROOTS: server folders its requests may name."""
+    return tmp_path_factory.mktemp("import_root")
+
+
+@pytest.fixture(scope="session")
+def server(ray_cluster: None, serve_workspace: Path, import_root: Path) -> Iterator[str]:
     """The real application under Ray Serve over HTTP; yields its base URL."""
     from ray import serve
 
@@ -117,7 +123,8 @@ def server(ray_cluster: None, serve_workspace: Path) -> Iterator[str]:
     port = _free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     app = build_app({
-        "settings": {"workspace": str(serve_workspace), "max_upload_mb": 50, "request_timeout_s": 120},
+        "settings": {"workspace": str(serve_workspace), "max_upload_mb": 50, "request_timeout_s": 120,
+                     "import_roots": str(import_root)},
         "ingress": {"num_cpus": 0.1},
         "models": {name: {"num_cpus": 0.1, "num_replicas": 1} for name in load_plugins().backends},
     })
