@@ -176,3 +176,44 @@ def test_uncertainty_selection_beats_random(http, registry: Platform, import_roo
     acc_u, acc_r = retrained(picked_u), retrained(picked_r)
     print(f'seed {seed_acc:.3f} uncertainty {acc_u:.3f} random {acc_r:.3f}; hard picks {hard_u}')
     assert acc_u >= 0.85 and acc_u >= acc_r + 0.2 and acc_u >= seed_acc + 0.2, (seed_acc, acc_u, acc_r)
+
+
+def test_dataops_and_detection_selection_on_the_server(http, registry: Platform, import_root: Path) -> None:
+    """The data-operation flow over HTTP against the served platform, and model-driven selection with a
+    detection model (box confidences) on the YOLO deployment; paths outside the roots are refused."""
+    from tests.integration.test_inference import register_yolo
+    from tests.unit.test_autosele_dataops import yolo_folder
+
+    base = import_root / "dataops"
+    base.mkdir()
+    src = yolo_folder(base, 10)
+
+    def started(path: str, body: dict) -> str:
+        answer = http.post(path, json=body).json()
+        assert answer["errno"] == 1, answer
+        return answer["data"]
+
+    imported = wait(http, "/off_status", started("/offimport", {"src": str(src), "city": "wuhan",
+                                                                "imgoprange": "all"}), autosele=True)
+    dataset_id = imported["result"]["dataset_id"]
+    divided = wait(http, "/divide_history", started("/task_divide", {"version": dataset_id, "step": 4}),
+                   autosele=True)
+    assert [len(p["images"]) for p in divided["result"]["packages"]] == [4, 4, 2]
+    published = wait(http, "/label_history", started("/process_label", {"version": dataset_id}), autosele=True)
+    first, *_, last = [p["annotation_task_id"] for p in published["result"]["packages"]]
+    exported = wait(http, "/line_status", started("/linedown", {"taskid_start": first, "taskid_end": last,
+                                                                "dest": str(base / "out")}), autosele=True)
+    assert len(exported["result"]["tasks"]) == 3 and (base / "out" / first / "annotations.json").is_file()
+    for outside in ("/etc", f"{import_root}/../x"):
+        assert http.post("/linedown", json={"taskid_start": first, "taskid_end": last,
+                                            "dest": outside}).json()["errno"] == 400
+
+    model_id = register_yolo(registry, classes=["square", "circle"])
+    body = http.post("/compat/autosele/sele_value", data={"output_dir": str(base / "sel"), "ratio": "3",
+                                                          "weights_dir": model_id, "task_file": str(src / "images"),
+                                                          "strategy": "margin"}).json()
+    assert body["errno"] == 1, body
+    record = wait(http, "/compat/autosele/auto_sele", body["data"], autosele=True)
+    scores = record["result"]["scores"]
+    assert len(scores) == 3 and all(0 <= s <= 1 for s in scores) and record["result"]["strategy"] == "margin"
+    assert len(list((base / "sel").glob("*.jpg"))) == 3
