@@ -109,7 +109,7 @@ def serve_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def import_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The session server's RAYSIGHT_IMPORT_ROOTS: server folders its requests may name."""
+    """The session server's RAYSIGHT_IMPORT_ROOTS: server folders requests may name (AutoSele, PaddleX)."""
     return tmp_path_factory.mktemp("import_root")
 
 

@@ -80,3 +80,16 @@ def test_parameters_from_json_form_or_query() -> None:
 ])
 def test_bad_parameters_answer_400(kwargs) -> None:
     envelope(_echo_client().post("/echo", **kwargs), 400)
+
+
+def test_nvidia_smi_rows_become_gpu_records() -> None:
+    from raysight.serving.probes import parse_nvidia_smi
+
+    # captured on the project's H100 device machine with the probe's exact query
+    text = "0, NVIDIA H100 80GB HBM3, 81559, 0, 81079\n1, Tesla T4, [N/A], 10, 15000\nnot a row\n"
+    assert parse_nvidia_smi(text) == [
+        {"index": 0, "name": "NVIDIA H100 80GB HBM3", "memory_total_mb": 81559, "memory_used_mb": 0,
+         "memory_free_mb": 81079},
+        {"index": 1, "name": "Tesla T4", "memory_total_mb": None, "memory_used_mb": 10, "memory_free_mb": 15000},
+    ]
+    assert parse_nvidia_smi("") == []

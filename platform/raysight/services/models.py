@@ -53,6 +53,7 @@ def as_dict(model: Model) -> dict[str, Any]:
         "training_metrics": dict(model.metrics or {}),
         "pretrained": model.pretrained,
         "plots": list(model.plots or []),
+        "stage": model.stage,
     }
 
 
@@ -145,10 +146,23 @@ def latest(*, ctx: Platform, plugin: str, tag: str | None = None) -> dict[str, A
 # -- list / update / delete -------------------------------------------------------------------------------
 
 
-def list_models(*, ctx: Platform) -> dict[str, Any]:
+def list_models(*, ctx: Platform, stage: str | None = None) -> dict[str, Any]:
+    """Every model, newest first; only those at registry `stage` (e.g. "released") when given."""
     with ctx.db.session() as s:
-        rows = s.scalars(select(Model).order_by(Model.created_at.desc())).all()
+        query = select(Model).order_by(Model.created_at.desc())
+        if stage is not None:
+            query = query.where(Model.stage == stage)
+        rows = s.scalars(query).all()
         return {"models": [as_dict(m) for m in rows]}
+
+
+def set_stage(*, ctx: Platform, model_id: str, stage: str | None) -> dict[str, Any]:
+    """Move a model to a registry stage (None: no stage)."""
+    with ctx.db.session() as s:
+        model = _load(s, model_id)
+        model.stage = stage
+        s.flush()
+        return as_dict(model)
 
 
 def update(

@@ -55,6 +55,23 @@ _NVIDIA_SMI_QUERY = ["nvidia-smi", "--query-gpu=index,name,memory.total,memory.u
                      "--format=csv,noheader,nounits"]
 
 
+def parse_nvidia_smi(text: str) -> list[dict[str, Any]]:
+    """Rows of `nvidia-smi --query-gpu=index,name,memory.total,memory.used,memory.free
+    --format=csv,noheader,nounits` as dicts (memory in MiB; None where a field is not a number)."""
+
+    def mb(field: str) -> int | None:
+        return int(float(field)) if field.replace(".", "", 1).isdigit() else None
+
+    gpus = []
+    for line in text.strip().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) != 5:
+            continue
+        gpus.append({"index": int(parts[0]) if parts[0].isdigit() else parts[0], "name": parts[1],
+                     "memory_total_mb": mb(parts[2]), "memory_used_mb": mb(parts[3]), "memory_free_mb": mb(parts[4])})
+    return gpus
+
+
 def _node_gpus() -> list[dict[str, Any]]:
     """This node's GPUs as nvidia-smi reports them (runs inside a Ray task on the node)."""
     import subprocess
@@ -63,18 +80,7 @@ def _node_gpus() -> list[dict[str, Any]]:
         out = subprocess.run(_NVIDIA_SMI_QUERY, capture_output=True, text=True, timeout=20, check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return []
-    gpus = []
-    for line in out.strip().splitlines():
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) != 5:
-            continue
-
-        def mb(text: str) -> int | None:
-            return int(float(text)) if text.replace(".", "", 1).isdigit() else None
-
-        gpus.append({"index": int(parts[0]) if parts[0].isdigit() else parts[0], "name": parts[1],
-                     "memory_total_mb": mb(parts[2]), "memory_used_mb": mb(parts[3]), "memory_free_mb": mb(parts[4])})
-    return gpus
+    return parse_nvidia_smi(out)
 
 
 def gpu_probe() -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
@@ -50,6 +50,7 @@ class ModelInfo(BaseModel):
     training_metrics: dict[str, Any] = {}
     pretrained: bool = False
     plots: list[str] = Field(default_factory=list, description="URLs of the training plots")
+    stage: str | None = Field(None, description="registry stage: null, or 'released' once published")
 
 
 class ModelList(BaseModel):
@@ -72,8 +73,9 @@ def _split(value: Any) -> list[str]:
 
 
 @router.get("/models", response_model=ModelList)
-def list_models(ctx: Platform = Depends(platform)) -> dict[str, Any]:
-    return models.list_models(ctx=ctx)
+def list_models(stage: str | None = Query(None, description="only models at this registry stage (e.g. released)"),
+                ctx: Platform = Depends(platform)) -> dict[str, Any]:
+    return models.list_models(ctx=ctx, stage=stage)
 
 
 @router.post("/models/upload", response_model=ModelInfo, openapi_extra=_UPLOAD_DOC)

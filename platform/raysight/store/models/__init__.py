@@ -1,6 +1,7 @@
 """ORM models, one module per domain. Import them all so metadata is complete."""
 
 from raysight.store.models.annotation import AnnotationItem, AnnotationTask
+from raysight.store.models.autosele import AutoseleData, AutoseleNetwork, AutoseleRelease, AutoseleTrain
 from raysight.store.models.base import Base
 from raysight.store.models.dataset import Dataset, DatasetVersion
 from raysight.store.models.model import Model
@@ -16,4 +17,8 @@ __all__ = [
     "Model",
     "Task",
     "TrainJob",
+    "AutoseleData",
+    "AutoseleNetwork",
+    "AutoseleRelease",
+    "AutoseleTrain",
 ]

@@ -28,3 +28,5 @@ class Model(Timestamps, Base):
     job_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     dataset_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     pretrained: Mapped[bool] = mapped_column(Boolean, default=False)
+    # registry stage: None, or "released" once published (AutoSele /release); GET /models?stage= filters
+    stage: Mapped[str | None] = mapped_column(String(32), nullable=True)

@@ -10,13 +10,16 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from raysight.api.compat.autosele import dataops, selection, system
+from raysight.api.compat.autosele import dataops, evaluation, resources, selection, system, training
 from raysight.api.compat.autosele.envelope import AutoseleRoute
 from raysight.api.middleware.errors import _leaf_routes
 
 PREFIX = "/compat/autosele"
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 router = APIRouter()
+router.include_router(resources.router)
+router.include_router(training.router)
+router.include_router(evaluation.router)
 router.include_router(system.router)
 router.include_router(selection.router)
 router.include_router(dataops.router)
