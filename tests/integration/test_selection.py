@@ -209,11 +209,13 @@ def test_dataops_and_detection_selection_on_the_server(http, registry: Platform,
                                             "dest": outside}).json()["errno"] == 400
 
     model_id = register_yolo(registry, classes=["square", "circle"])
+    weights = registry.workspace.model_dir(model_id) / "weights" / "best.pt"  # a path naming the model
     body = http.post("/compat/autosele/sele_value", data={"output_dir": str(base / "sel"), "ratio": "3",
-                                                          "weights_dir": model_id, "task_file": str(src / "images"),
+                                                          "weights_dir": str(weights), "task_file": str(src / "images"),
                                                           "strategy": "margin"}).json()
     assert body["errno"] == 1, body
     record = wait(http, "/compat/autosele/auto_sele", body["data"], autosele=True)
+    assert record["result"]["model_id"] == model_id and record["weights_dir"] == str(weights)
     scores = record["result"]["scores"]
     assert len(scores) == 3 and all(0 <= s <= 1 for s in scores) and record["result"]["strategy"] == "margin"
     assert len(list((base / "sel").glob("*.jpg"))) == 3

@@ -210,6 +210,8 @@ def test_unknown_ids_and_bad_bodies(app: TestClient, roots: Path) -> None:
     env(app.post("/sele_value", json={"output_dir": "o", "ratio": 2, "track_file": str(pool)}), 400)  # no model
     env(app.post("/sele_value", json={"output_dir": "o", "ratio": 2, "track_file": str(pool),
                                       "weights_dir": "model_missing"}), 404)
+    env(app.post("/sele_value", json={"output_dir": "o", "ratio": 2, "track_file": str(pool),
+                                      "weights_dir": "/data/models/model_missing/weights/best.pt"}), 404)
     env(app.post("/offimport", json={"src": str(pool), "imgoprange": "9-3"}), 400)
     env(app.post("/offimport", json={"src": str(pool), "imgoprange": "some"}), 400)
     env(app.post("/linedown", json={"taskid_start": "1", "taskid_end": "5", "dest": "x"}), 404)  # no task yet

@@ -29,7 +29,7 @@ import math
 import random
 import shutil
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from raysight import ids
@@ -235,6 +235,25 @@ def rank(paths: list[Path], scores: list[float | None], n: int) -> list[tuple[Pa
     return [(p, s) for _, p, s in scored[:n]]
 
 
+def find_model(*, ctx: Platform, ref: str | None) -> dict[str, Any]:
+    """A registered model by its id, or by a path that names it (``.../models/<id>/weights/best.pt``,
+    the way AutoSele clients give `weights_dir`). NotFound when neither names a model."""
+    text = str(ref or "").strip()
+    if not text:
+        raise Invalid("a model id is required")
+    try:
+        return models.get(ctx=ctx, model_id=text)
+    except NotFound:
+        pass
+    parts = PurePosixPath(text.replace("\\", "/")).parts
+    for part in reversed(parts[:-1] if len(parts) > 1 else ()):
+        try:
+            return models.get(ctx=ctx, model_id=part)
+        except NotFound:
+            continue
+    raise NotFound(f"model '{text}' not found")
+
+
 def start_uncertainty(*, ctx: Platform, model_id: str | None, pool: str | None, output_dir: str | None,
                       count: Any, strategy: str | None = None, shuffle: Any = False,
                       params: dict[str, Any] | None = None) -> str:
@@ -242,9 +261,7 @@ def start_uncertainty(*, ctx: Platform, model_id: str | None, pool: str | None, 
 
     shuffle: the chosen images are written (and listed) in random order instead of most uncertain first."""
     number, name = parse_count(count), check_strategy(strategy)
-    if not model_id or not str(model_id).strip():
-        raise Invalid("a model id is required")
-    info = models.get(ctx=ctx, model_id=str(model_id).strip())
+    info = find_model(ctx=ctx, ref=model_id)
     inference.resolve(ctx=ctx, model_id=info["model_id"])  # Invalid for a family without predict
     source, out, mix = _pool_source(ctx, pool), output_folder(ctx, output_dir), parse_flag(shuffle)
     record = {"model_id": info["model_id"], "pool": str(source), "output_dir": str(out), "count": count,
@@ -263,7 +280,8 @@ def start_uncertainty(*, ctx: Platform, model_id: str | None, pool: str | None, 
         names = await asyncio.to_thread(_copy_out, [p for p, _ in chosen], out, report)
         return {"pool_size": len(images), "skipped": skipped + sum(s is None for s in scores),
                 "selected": names, "sources": [str(p) for p, _ in chosen],
-                "scores": [round(s, 6) for _, s in chosen], "strategy": name, "output_dir": str(out)}
+                "scores": [round(s, 6) for _, s in chosen], "strategy": name, "model_id": info["model_id"],
+                "output_dir": str(out)}
 
     tasks.start(ctx=ctx, task_id=task_id, work=work)
     return task_id
