@@ -187,11 +187,19 @@ def test_paths_outside_the_import_roots_are_refused(app: TestClient, roots: Path
         env(app.post("/linedown", json={"taskid_start": "1", "taskid_end": "2", "dest": path}), 400)
         assert app.post("/selection/random", json={"pool": path, "output_dir": "o", "count": 1}).status_code == 400
         assert app.post("/dataops/import", json={"src": path}).status_code == 400
+    # a symlink in a pool folder is skipped (it could lead outside the roots)
+    secret = outside / "secret.png"
+    secret.write_bytes((pool / "p000.png").read_bytes())
+    os.symlink(secret, pool / "zz_link.png")
+    task_id = env(app.post("/sam_value", json={"output_dir": "all", "ratio": 100, "track_file": str(pool)}))
+    record = wait(app, "/auto_sam", task_id)
+    assert record["result"]["pool_size"] == 20 and record["result"]["skipped"] == 1, record
+    assert not (roots / "all" / "zz_link.png").exists()
     # a listed path outside the roots fails the task with a clear error; nothing is copied
     task_id = env(app.post("/sam_value", json={"output_dir": "o", "ratio": 1, "task_file": str(listing)}))
     record = wait(app, "/auto_sam", task_id)
     assert record["status"] == "failed" and "outside the allowed import roots" in record["error"], record
-    assert not list(outside.iterdir())
+    assert list(outside.iterdir()) == [secret]
 
 
 def test_unknown_ids_and_bad_bodies(app: TestClient, roots: Path) -> None:

@@ -4,7 +4,7 @@ Both run as tracked tasks (services.tasks) that copy the chosen images into an o
 server folder or file a request names goes through `resolve_server_path` (RAYSIGHT_IMPORT_ROOTS).
 
 The pool (`pool`, the AutoSele `track_file` / `task_file`) is either a folder (every image under it,
-recursively, in sorted order) or a text file listing one image path per line (blank and ``#`` lines
+recursively, in sorted order; symlinks skipped) or a text file listing one image path per line (blank and ``#`` lines
 skipped; relative lines are relative to the list's folder; every line must lie under the import roots,
 missing files are skipped and counted).
 
@@ -102,9 +102,10 @@ def output_folder(ctx: Platform, output_dir: str | None) -> Path:
 # -- the pool ----------------------------------------------------------------------------------------------
 def list_pool(ctx: Platform, source: Path) -> tuple[list[Path], int]:
     """(images in pool order, entries skipped) of a folder or a list file."""
-    if source.is_dir():
-        images = sorted(p for p in source.rglob("*") if p.is_file() and is_image(p))
-        return images[:MAX_POOL], max(0, len(images) - MAX_POOL)
+    if source.is_dir():  # a symlink could lead outside the import roots: such entries are skipped
+        found = [p for p in source.rglob("*") if is_image(p) and p.is_file()]
+        images = sorted(p for p in found if not p.is_symlink())
+        return images[:MAX_POOL], len(found) - len(images[:MAX_POOL])
     images, skipped = [], 0
     try:
         text = source.read_text(encoding="utf-8", errors="replace")
