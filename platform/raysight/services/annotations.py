@@ -65,9 +65,11 @@ def _task_dict(task: AnnotationTask) -> dict[str, Any]:
 
 
 def create_task(
-    *, ctx: Platform, dataset_id: str, version: str = "v1", classes: list[str] | None = None
+    *, ctx: Platform, dataset_id: str, version: str = "v1", classes: list[str] | None = None,
+    image_paths: set[str] | None = None,
 ) -> dict[str, Any]:
-    """A task over every image of a prepared detection version, its existing labels loaded as boxes."""
+    """A task over every image of a prepared detection version (or only those whose workspace-relative
+    path is in `image_paths`: a labelling package), its existing labels loaded as boxes."""
     info = get_version(ctx=ctx, dataset_id=dataset_id, version=version)
     if info.task_type != "detect":
         raise Invalid(f"annotation tasks need a detection dataset; {dataset_id} {version} is {info.task_type}")
@@ -83,6 +85,8 @@ def create_task(
         if not folder.is_dir():
             continue
         for image in sorted(p for p in folder.iterdir() if p.is_file() and is_image(p)):
+            if image_paths is not None and ctx.workspace.relative(image) not in image_paths:
+                continue
             image_id = image.stem if image.stem not in seen else f"{split}_{image.stem}"
             seen.add(image_id)
             try:
@@ -242,3 +246,24 @@ def _sync_version(
         if row is not None:
             row.classes = classes
             row.class_counts = counts
+
+
+def list_task_ids(*, ctx: Platform) -> list[str]:
+    """Every annotation task's id, oldest first (ids sort by creation time)."""
+    with ctx.db.session() as s:
+        return list(s.scalars(select(AnnotationTask.id).order_by(AnnotationTask.created_at, AnnotationTask.id)))
+
+
+def snapshot(*, ctx: Platform, task_id: str) -> dict[str, Any]:
+    """A task with every item's boxes (for exports): {task..., items: [{image_id, image_path, width,
+    height, has_annotation, boxes}]}."""
+    with ctx.db.session() as s:
+        task = _task(s, task_id)
+        items = [{"image_id": it.image_id, "image_path": it.image_path, "width": it.width, "height": it.height,
+                  "has_annotation": it.has_annotation, "boxes": list(it.boxes)} for it in task.items]
+        return {**_task_dict(task), "items": items}
+
+
+def yolo_text(boxes: list[dict[str, Any]], width: int, height: int) -> str:
+    """YOLO label lines of pixel boxes."""
+    return _yolo_text(boxes, width, height)

@@ -371,3 +371,25 @@ def get_version(*, ctx: Platform, dataset_id: str, version: str = "v1") -> Versi
             class_counts=dict(row.class_counts),
             test_count=row.test_count,
         )
+
+
+# -- server folders (AutoSele /offimport) ----------------------------------------------------------------------
+
+
+def create_from_folder(*, ctx: Platform, staged: Any, name: str, description: str = "",
+                       tags: list[str] | None = None) -> str:
+    """Record a dataset whose content is the folder `staged` (a staging folder of this workspace, moved
+    into the dataset's raw/ as if extracted from an upload); `prepare` then builds its versions."""
+    dataset_id = timestamped_id("ds")
+    final_dir = ctx.workspace.dataset_dir(dataset_id)
+    size = sum(p.stat().st_size for p in staged.rglob("*") if p.is_file())
+    final_dir.mkdir(parents=True)
+    try:
+        staged.replace(ctx.workspace.dataset_raw(dataset_id))
+        with ctx.db.session() as s:
+            s.add(Dataset(id=dataset_id, filename=clean_filename(name, "import"), size=size, status="uploaded",
+                          description=description, tags=list(dict.fromkeys(tags or []))))
+    except BaseException:
+        ctx.workspace.remove(final_dir)
+        raise
+    return dataset_id

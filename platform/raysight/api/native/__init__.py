@@ -6,7 +6,19 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from raysight.api.native import annotation, datasets, files, infer, logs, model_ops, models, system, train
+    from raysight.api.native import (
+        annotation,
+        dataops,
+        datasets,
+        files,
+        infer,
+        logs,
+        model_ops,
+        models,
+        selection,
+        system,
+        train,
+    )
 
     return [
         system.router,
@@ -18,4 +30,6 @@ def routers() -> list[APIRouter]:
         models.router,
         model_ops.router,
         files.router,
+        selection.router,
+        dataops.router,
     ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from raysight.api.compat.autosele import evaluation, resources, system, training
+from raysight.api.compat.autosele import dataops, evaluation, resources, selection, system, training
 from raysight.api.compat.autosele.envelope import AutoseleRoute
 from raysight.api.middleware.errors import leaf_routes
 
@@ -21,6 +21,8 @@ router.include_router(resources.router)
 router.include_router(training.router)
 router.include_router(evaluation.router)
 router.include_router(system.router)
+router.include_router(selection.router)
+router.include_router(dataops.router)
 
 
 def _fallback(request: Request) -> JSONResponse:
