@@ -35,10 +35,10 @@ from typing import Any
 from raysight import ids
 from raysight.context import Platform
 from raysight.errors import Invalid, NotFound, RaysightError
+from raysight.imaging import probe
 from raysight.import_roots import resolve_server_path
 from raysight.services import inference, models, tasks
 from raysight.services.dataset_formats import is_image
-from raysight.services.images import probe
 
 RANDOM, UNCERTAINTY = "select_random", "select_uncertainty"
 KINDS = (RANDOM, UNCERTAINTY)

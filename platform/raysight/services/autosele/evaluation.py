@@ -21,10 +21,10 @@ from PIL import Image, ImageDraw
 from raysight.context import Platform
 from raysight.errors import Conflict, Invalid, NotFound
 from raysight.ids import timestamped_id
+from raysight.imaging import decode_image
 from raysight.import_roots import resolve_server_path
 from raysight.services import inference, tasks
 from raysight.services.autosele import train
-from raysight.services.images import decode_image
 
 KIND = "autosele_eval"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")

@@ -17,6 +17,7 @@ from raysight.backend import Backend
 from raysight.capabilities import Capability
 from raysight.context import Platform
 from raysight.errors import NotFound, Unavailable
+from raysight.ids import uuid_id
 from raysight.services import inference, models
 from raysight.services.capabilities import provider as capability_provider
 from raysight.services.imgseg import component_training, ocr_ops
@@ -199,8 +200,6 @@ async def predict_resnet(*, ctx: Platform, urls: list[str], model_id: str | None
     """predictResnet: label per URL (unreadable URLs are reported and skipped), counts per label,
     and the accuracy against `input_component_type` when given. Without `model_id` the newest
     trained component classifier answers, or the built-in one when none has been trained."""
-    import uuid
-
     from raysight.errors import RaysightError
     from raysight.services.imgseg import sources
 
@@ -228,7 +227,7 @@ async def predict_resnet(*, ctx: Platform, urls: list[str], model_id: str | None
         hits = sum(1 for label in component_type.values() if label == input_component_type)
         result["acc"] = round(hits / len(component_type), 4)
     out: dict[str, Any] = {
-        "task_id": f"resnetPredict_{uuid.uuid1()}", "task_status": 200, "component_type": component_type,
+        "task_id": uuid_id("resnetPredict", time_based=True), "task_status": 200, "component_type": component_type,
         "predict_result": result, "image_num": len(component_type), **marker,
     }
     if failed:

@@ -17,7 +17,6 @@ import asyncio
 import hashlib
 import io
 import re
-import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from sqlalchemy import select
 from raysight.capabilities import Capability
 from raysight.context import Platform
 from raysight.errors import NotFound, RaysightError
+from raysight.ids import uuid_id
 from raysight.services import datasets, tasks, training
 from raysight.services.capabilities import provider
 from raysight.services.imgseg import sources
@@ -167,7 +167,7 @@ async def start(*, ctx: Platform, user_id: str, epochs: int = 10, batch_size: in
     job = training.create_job(ctx=ctx, dataset_id=ds["dataset_id"], version="v1", model_name=model_name,
                               epochs=int(epochs), imgsz=int(imgsz), batch=int(batch_size),
                               params={"lr": float(learning_rate), "tags": COMPONENT_TAG})
-    task_id = f"{TASK_PREFIX}{uuid.uuid4()}"
+    task_id = uuid_id(TASK_PREFIX.rstrip("-"), sep="-")
     tasks.create(ctx=ctx, kind=KIND, owner=user_id, task_id=task_id,
                  params={"job_id": job["job_id"], "user_id": user_id, "labels": labels,
                          "dataset_id": ds["dataset_id"], "dataset_num": sum(counts.values())})

@@ -30,8 +30,8 @@ from raysight import metrics
 from raysight.capabilities import RunOp
 from raysight.context import Platform
 from raysight.errors import RaysightError, Unavailable
+from raysight.imaging import probe
 from raysight.services import retention, tasks
-from raysight.services.images import probe
 from raysight.services.imgseg import classical, classify, ocr_ops, segmenter, sources
 from raysight.services.imgseg.common import ReadFailed, TaskNotFound, with_fields
 from raysight.services.imgseg.components import (

@@ -7,20 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import uuid
 from typing import Any
 
 import cv2
 import numpy as np
 
 from raysight.context import Platform
+from raysight.ids import uuid_id
 from raysight.services.imgseg import classify, ocr_ops, segmenter, sources
 from raysight.services.imgseg.common import BadPrompt
 from raysight.services.imgseg.regions import contains, iou, propose
 
 
 def new_task_id() -> str:
-    return f"samPredict_{uuid.uuid1()}"
+    return uuid_id("samPredict", time_based=True)
 
 
 # -- prompt validation ---------------------------------------------------------------------------

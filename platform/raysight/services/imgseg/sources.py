@@ -11,7 +11,7 @@ import numpy as np
 
 from raysight.context import Platform
 from raysight.errors import Invalid, NotFound, RaysightError, TooLarge
-from raysight.services.images import decode_image
+from raysight.imaging import decode_image
 from raysight.services.imgseg import url_fetch
 from raysight.services.imgseg.common import ReadFailed
 
