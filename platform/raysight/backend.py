@@ -17,9 +17,11 @@ import numpy as np
 
 class TaskType(StrEnum):
     DETECT = "detect"
-    SEGMENT = "segment"
+    SEGMENT = "segment"  # SAM: segmentation prompted by points and boxes
     CLASSIFY = "classify"
     OCR = "ocr"
+    INSTANCE_SEGMENT = "instance_segment"  # a mask per object (YOLO segmentation models)
+    SEMANTIC_SEGMENT = "semantic_segment"  # a class per pixel (torchvision segmentation models)
 
 
 class Operation(StrEnum):
