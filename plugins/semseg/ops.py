@@ -34,7 +34,11 @@ class _Onnx:
         self.session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
         shape = self.session.get_inputs()[0].shape
         self.imgsz = int(shape[-1]) if isinstance(shape[-1], int) else None
-        self.classes = int(self.session.get_outputs()[0].shape[1])
+        channels = self.session.get_outputs()[0].shape[1]
+        if not isinstance(channels, int):  # a symbolic dimension: ask the graph
+            size = self.imgsz or 64
+            channels = self(np.zeros((1, 3, size, size), dtype=np.float32)).shape[1]
+        self.classes = int(channels)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.session.get_inputs()[0].name: batch})[0]

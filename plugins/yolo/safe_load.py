@@ -106,7 +106,13 @@ def open_model(path: str | Path, task: str = "detect") -> Any:
 
     file = _checked(path, task)
     try:
-        return YOLO(str(file), task=task)
+        model = YOLO(str(file), task=task)
     except Exception:
         what = "segmentation" if task == "segment" else "detection"
         raise InvalidWeights(f"'{file.name}' is not a loadable ultralytics {what} checkpoint") from None
+    if model.task != task:  # a checkpoint without train_args: ultralytics would take its default (detect)
+        model.task = task
+        model.overrides["task"] = task
+        if isinstance(getattr(model.model, "args", None), dict):
+            model.model.args["task"] = task
+    return model

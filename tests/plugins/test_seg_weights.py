@@ -46,7 +46,9 @@ def test_yolo_seg_weights_are_checked_and_served(yolo_files: dict[str, Path]) ->
 
 
 def test_each_family_refuses_the_others_checkpoint(yolo_files: dict[str, Path]) -> None:
-    with pytest.raises(InvalidWeights, match="SegmentationModel"):  # refused by the allow-list, nothing run
+    # refused by the allow-list (nothing run), or, once ultralytics registered the class as safe in this
+    # process, by the type check
+    with pytest.raises(InvalidWeights, match="SegmentationModel|no ultralytics detection model"):
         YoloBackend().check_weights(yolo_files["seg"])
     with pytest.raises(InvalidWeights, match="no ultralytics segmentation model"):
         YoloSegBackend().check_weights(yolo_files["det"])
