@@ -64,7 +64,7 @@ class SemsegBackend(Backend):
 
     def export(self, ref: ModelRef, *, fmt: ExportFormat, output_dir: Path, calibration: EvalData | None = None,
                progress: Progress | None = None) -> ExportResult:
-        """Float ONNX of the logits, checked against PyTorch with onnxruntime (raysight_semseg.ops)."""
+        """Float ONNX of the logits, checked against PyTorch with onnxruntime, or int8 ONNX (raysight_semseg.ops)."""
         from raysight_semseg import ops
 
         return ops.export(ref, fmt=fmt, output_dir=Path(output_dir), calibration=calibration, progress=progress)

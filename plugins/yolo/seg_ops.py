@@ -8,7 +8,7 @@ onnxruntime), so that an export's accuracy can be measured.
 Export writes the float ONNX graph with ultralytics' exporter (no download, no simplifier) from a copy
 of the weights in `output_dir`, then checks parity: the PyTorch model and onnxruntime get the same
 input and every ONNX output (detections + mask coefficients, mask prototypes) must match the PyTorch
-tensor of the same shape within tolerance.
+tensor of the same shape within tolerance. int8 quantizes that float file as the detection export does.
 """
 
 from __future__ import annotations
@@ -130,35 +130,43 @@ def parity(torch_model: Any, onnx_path: Path, imgsz: int, images: int = 2, seed:
 
 def export(ref: ModelRef, *, fmt: ExportFormat, output_dir: Path, calibration: EvalData | None = None,
            progress: Progress | None = None) -> ExportResult:
-    """Float ONNX of a segmentation model, its outputs checked against PyTorch."""
-    if ExportFormat(fmt) != ExportFormat.ONNX:
-        raise Invalid(f"YOLO segmentation models export to {ExportFormat.ONNX} only, not {fmt}")
+    """Float ONNX of a segmentation model, its outputs checked against PyTorch; or int8 ONNX, quantized
+    as the detection export does (raysight_yolo.export.quantize) from that float file."""
+    from raysight_yolo.export import CALIBRATION_IMAGES, quantize, sample_images
+    from raysight_yolo.safe_load import open_model
+
+    fmt = ExportFormat(fmt)
     model = _open(ref)
     source = Path(str(ref.weights_path))
     output_dir.mkdir(parents=True, exist_ok=True)
-    local = output_dir / "model.pt"
+    local = output_dir / "model.pt"  # ultralytics writes the .onnx beside the weights: not in the registry
     shutil.copy2(source, local)
     imgsz = int(ref.params.get("imgsz") or (model.overrides or {}).get("imgsz") or 640)
-    from raysight_yolo.safe_load import open_model
-
     exporter = open_model(local, "segment")
     if progress:
         progress(0.1)
     written = Path(exporter.export(format="onnx", imgsz=imgsz, opset=OPSET, simplify=False, dynamic=False,
-                                   device="cpu", verbose=False))
+                                   half=False, device="cpu", verbose=False))
     target = output_dir / "model.onnx"
     if written != target:
         written.replace(target)
     local.unlink(missing_ok=True)
     if progress:
-        progress(0.7)
+        progress(0.5)
     net = _open(ref).model.float().eval()
     check = parity(net, target, imgsz)
     if not check["ok"]:
         raise Invalid(f"the ONNX export differs from the PyTorch model by {check['max_rel_diff']:.2e} "
                       f"(tolerance {TOLERANCE:g})")
+    if fmt == ExportFormat.ONNX:
+        return ExportResult(path=str(target), format=str(fmt), size_bytes=target.stat().st_size,
+                            source_size_bytes=source.stat().st_size, parity=check,
+                            input_shape=[1, 3, imgsz, imgsz], opset=OPSET)
+    out = output_dir / "model_int8.onnx"
+    how = quantize(target, out, sample_images(calibration, imgsz, CALIBRATION_IMAGES))
+    target.unlink(missing_ok=True)
     if progress:
         progress(1.0)
-    return ExportResult(path=str(target), format=str(ExportFormat.ONNX), size_bytes=target.stat().st_size,
-                        source_size_bytes=source.stat().st_size, parity=check,
+    return ExportResult(path=str(out), format=str(fmt), size_bytes=out.stat().st_size,
+                        source_size_bytes=source.stat().st_size, parity={"float_onnx": check}, quantization=how,
                         input_shape=[1, 3, imgsz, imgsz], opset=OPSET)

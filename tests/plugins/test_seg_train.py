@@ -134,6 +134,11 @@ def test_yolo_seg_evaluates_and_exports(yolo_seg: tuple[dict, Any, dict], seg_ct
     onnx_report = backend.evaluate(ModelRef(ref.model_id, exported.path, list(CLASSES), {"imgsz": 128}),
                                    data=_eval_data(info), options=EvalOptions(batch=8))
     assert abs(onnx_report.metrics["mAP50"] - report.metrics["mAP50"]) <= 0.05
+    int8 = backend.export(ref, fmt=ExportFormat.ONNX_INT8, output_dir=tmp_path / "int8", calibration=_eval_data(info))
+    assert int8.quantization["mode"] in ("static", "dynamic") and int8.size_bytes < exported.size_bytes
+    int8_report = backend.evaluate(ModelRef(ref.model_id, int8.path, list(CLASSES), {"imgsz": 128}),
+                                   data=_eval_data(info), options=EvalOptions(batch=8))
+    assert 0.0 <= int8_report.metrics["mAP50"] <= 1.0
 
 
 # -- semantic segmentation (semseg) ---------------------------------------------------------------------------
@@ -195,3 +200,8 @@ def test_semseg_evaluates_and_exports(semseg: tuple[dict, Any, dict], seg_ctx: P
     onnx_report = backend.evaluate(ModelRef(ref.model_id, exported.path, list(model["classes"]), {"imgsz": 64}),
                                    data=_eval_data(info), options=EvalOptions(batch=8))
     assert abs(onnx_report.metrics["mIoU"] - report.metrics["mIoU"]) <= 0.01
+    int8 = backend.export(ref, fmt=ExportFormat.ONNX_INT8, output_dir=tmp_path / "int8", calibration=_eval_data(info))
+    assert int8.quantization["mode"] == "static" and int8.size_bytes < exported.size_bytes
+    int8_report = backend.evaluate(ModelRef(ref.model_id, int8.path, list(model["classes"]), {"imgsz": 64}),
+                                   data=_eval_data(info), options=EvalOptions(batch=8))
+    assert report.metrics["mIoU"] - int8_report.metrics["mIoU"] <= 0.2, int8_report.metrics

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from raysight.api.native import annotation, datasets, files, infer, logs, models, system, train
+    from raysight.api.native import annotation, datasets, files, infer, logs, model_ops, models, system, train
 
     return [
         system.router,
@@ -16,5 +16,6 @@ def routers() -> list[APIRouter]:
         logs.router,
         infer.router,
         models.router,
+        model_ops.router,
         files.router,
     ]
