@@ -205,3 +205,24 @@ def test_semseg_evaluates_and_exports(semseg: tuple[dict, Any, dict], seg_ctx: P
     int8_report = backend.evaluate(ModelRef(ref.model_id, int8.path, list(model["classes"]), {"imgsz": 64}),
                                    data=_eval_data(info), options=EvalOptions(batch=8))
     assert report.metrics["mIoU"] - int8_report.metrics["mIoU"] <= 0.2, int8_report.metrics
+
+
+def test_semseg_stop_and_resume_continue_the_epoch_count(seg_ctx: Platform, tmp_path: Path) -> None:
+    from tests.training_helpers import ended
+
+    archive = write_paddlex_seg_zip(tmp_path / "px.zip", 16, size=64, classes=CLASSES)
+    ds = asyncio.run(datasets.upload(ctx=seg_ctx, filename=archive.name, read=reader_over(archive.read_bytes())))
+    datasets.prepare(ctx=seg_ctx, dataset_id=ds["dataset_id"])
+    job_id = training.create_job(ctx=seg_ctx, dataset_id=ds["dataset_id"], model_name="lraspp_mobilenet_v3_large",
+                                 epochs=5, imgsz=64, batch=4, params={"plots": False})["job_id"]
+    wait_for(seg_ctx, job_id, lambda j: j["epoch"] >= 2 or ended(j), timeout=400)
+    assert training.stop_job(ctx=seg_ctx, job_id=job_id)["ok"] is True
+    job = training.get_job(ctx=seg_ctx, job_id=job_id)
+    kept = job["checkpoint_epoch"]
+    assert job["status"] == "stopped" and kept is not None and 1 <= kept < 5
+    assert training.resume_job(ctx=seg_ctx, job_id=job_id)["ok"] is True
+    job = wait_for(seg_ctx, job_id, ended, timeout=400)
+    assert job["status"] == "completed", job
+    assert [h["epoch"] for h in job["history"]] == list(range(1, 6)) and job["model_id"]
+    after = Path(job["log_file"]).read_text().split(f"Resuming from the checkpoint of epoch {kept}", 1)[1]
+    assert f"Epoch {kept + 1}/5 " in after and f"Epoch {kept}/5 " not in after
