@@ -32,6 +32,8 @@ from enum import StrEnum
 class Capability(StrEnum):
     DETECT = "detect"
     CLASSIFY = "classify"
+    INSTANCE_SEGMENT = "instance_segment"  # predict: detections carrying a mask outline (extra.polygon)
+    SEMANTIC_SEGMENT = "semantic_segment"  # predict: one result per class present, with its mask polygons
     SEGMENT_WITH_PROMPTS = "segment_with_prompts"
     READ_TEXT = "read_text"
     CLASSIFY_COMPONENTS = "classify_components"

@@ -54,13 +54,14 @@ def test_configuration_makes_imgseg_read_text_with_the_plugins_engine(http: http
     from ray import serve
 
     from raysight.services.imgseg import ingest, ocr_ops
+    from raysight.serving.predictor import ServePredictor
     from tests.imgseg_gen import screenshot
 
     image, widgets = screenshot()
     handles = {name: serve.get_deployment_handle(name, app_name="raysight") for name in ("ocr", "toy_ocr")}
     for preference, engine in (("read_text=toy_ocr", "toy-ocr"), ("", "rapidocr")):
         ctx = Platform.create(Settings(workspace=serve_workspace, capability_providers=preference), migrate=False)
-        ctx.model_handles = dict(handles)
+        ctx.predictor = ServePredictor(handles)
         try:
             text = asyncio.run(ocr_ops.ocr(ctx=ctx, image=image))
             assert text["engine"] == engine

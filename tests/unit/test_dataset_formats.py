@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from raysight.errors import Invalid, Unprocessable
-from raysight.services.dataset_formats import Parsed, detect_and_parse
+from raysight.services.dataset_formats import Parsed
+from raysight.services.dataset_reader import detect_and_parse
 from raysight.services.dataset_split import check_ratio, split_items
 from tests.datagen import (
     image_bytes,

@@ -38,12 +38,15 @@ class Item:
     labels: list[Label] = field(default_factory=list)  # detection boxes
     class_index: int = -1  # classification label
     split: str | None = None  # a split the source already had
+    polygons: list[tuple[int, list[float]]] = field(default_factory=list)  # instance segmentation (normalised)
+    mask: Path | None = None  # semantic segmentation: the label PNG (pixel value = class id)
+    mask_classes: list[int] = field(default_factory=list)  # the class ids that label PNG holds
 
 
 @dataclass
 class Parsed:
-    format: str  # yolo / coco / voc / classify
-    task_type: str  # detect / classify
+    format: str  # yolo / coco / voc / classify / yolo-seg / paddlex-seg
+    task_type: str  # detect / classify / instance_segment / semantic_segment
     classes: list[str]
     items: list[Item]
     skipped: int = 0
@@ -358,15 +361,6 @@ def parse_class_folders(root: Path, files: list[Path], classes: list[str] | None
 
 
 # -- entry point ----------------------------------------------------------------------------------------
-
-
-def detect_and_parse(raw: Path, *, classes: list[str] | None = None,
-                     limits: DatasetLimits = DEFAULT_LIMITS) -> Parsed:
-    """Recognise the format under `raw` and read it. Raises Invalid when no known layout is found
-    or the data crosses `limits` (YAML size and aliases, class count; larger images are skipped)."""
-    parsed = _detect_and_parse(raw, classes=classes, limits=limits)
-    check_class_count(len(parsed.classes), limits)
-    return parsed
 
 
 def _detect_and_parse(raw: Path, *, classes: list[str] | None, limits: DatasetLimits) -> Parsed:
