@@ -48,3 +48,15 @@ def health(*, ctx: Platform) -> dict[str, Any]:
 
 def plugins(*, ctx: Platform) -> dict[str, Any]:
     return {"plugins": ctx.plugins.describe(), "errors": ctx.plugins.errors}
+
+
+def cluster_resources(*, ctx: Platform) -> dict[str, float]:
+    """The Ray cluster's logical resources ({"CPU": 8.0, "GPU": 1.0, ...}) as the serving layer sees them;
+    {} when the app runs without Ray."""
+    probe = ctx.extras.get("cluster_resources")
+    if probe is None:
+        return {}
+    try:
+        return {str(k): float(v) for k, v in dict(probe()).items()}
+    except Exception:  # the cluster is a fact to report, never a reason to fail the request
+        return {}

@@ -6,6 +6,6 @@ from fastapi import APIRouter
 
 
 def routers() -> list[tuple[str, APIRouter]]:
-    from raysight.api.compat import filerec, imgseg
+    from raysight.api.compat import filerec, imgseg, paddlex
 
-    return [("imgseg", imgseg.router), ("filerec", filerec.router)]
+    return [("imgseg", imgseg.router), ("filerec", filerec.router), ("paddlex", paddlex.router)]

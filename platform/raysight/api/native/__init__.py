@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from raysight.api.native import annotation, datasets, files, infer, logs, models, system, train
+    from raysight.api.native import annotation, datasets, files, infer, logs, models, projects, system, train
 
     return [
         system.router,
@@ -17,4 +17,5 @@ def routers() -> list[APIRouter]:
         infer.router,
         models.router,
         files.router,
+        projects.router,
     ]

@@ -4,6 +4,7 @@ from raysight.store.models.annotation import AnnotationItem, AnnotationTask
 from raysight.store.models.base import Base
 from raysight.store.models.dataset import Dataset, DatasetVersion
 from raysight.store.models.model import Model
+from raysight.store.models.paddlex import PaddlexRecord
 from raysight.store.models.task import Task
 from raysight.store.models.training import TrainJob
 
@@ -14,6 +15,7 @@ __all__ = [
     "Dataset",
     "DatasetVersion",
     "Model",
+    "PaddlexRecord",
     "Task",
     "TrainJob",
 ]
