@@ -117,7 +117,8 @@ def server(ray_cluster: None, serve_workspace: Path) -> Iterator[str]:
     port = _free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     app = build_app({
-        "settings": {"workspace": str(serve_workspace), "max_upload_mb": 50, "request_timeout_s": 120},
+        "settings": {"workspace": str(serve_workspace), "max_upload_mb": 50, "request_timeout_s": 120,
+                     "import_roots": str(serve_workspace / "imports")},  # PaddleX / AutoSele server folders
         "ingress": {"num_cpus": 0.1},
         "models": {name: {"num_cpus": 0.1, "num_replicas": 1} for name in load_plugins().backends},
     })
