@@ -139,3 +139,20 @@ def server(ray_cluster: None, serve_workspace: Path) -> Iterator[str]:
 def http(server: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server, timeout=300) as c:
         yield c
+
+
+# -- tiny trained models for the model-operation tests (evaluate, export, prune) ------------------------------
+@pytest.fixture(scope="session")
+def trained_resnet_files(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """A resnet18 trained in-process on generated shapes, with its dataset archive (tests/model_ops_helpers)."""
+    from tests.model_ops_helpers import train_resnet
+
+    return train_resnet(tmp_path_factory.mktemp("trained_resnet"))
+
+
+@pytest.fixture(scope="session")
+def trained_yolo_files(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """A YOLOv8n trained in-process on generated squares and circles, with its dataset archive."""
+    from tests.model_ops_helpers import train_yolo
+
+    return train_yolo(tmp_path_factory.mktemp("trained_yolo"))

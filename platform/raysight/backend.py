@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from raysight.model_ops import EvalData, EvalOptions, EvalReport, ExportFormat, ExportResult, Progress
+
 
 class TaskType(StrEnum):
     DETECT = "detect"
@@ -176,8 +178,14 @@ class Backend:
         return max(1, requested)
 
     # -- the rest -------------------------------------------------------------
-    def evaluate(self, ref: ModelRef, *, data: str, device: str) -> dict[str, float]:
+    def evaluate(self, ref: ModelRef, *, data: EvalData, options: EvalOptions,
+                 progress: Progress | None = None) -> EvalReport:
+        """Real metrics of the model on `data` (one split of a prepared dataset version). `ref.weights_path`
+        may also be a file this family exported (.onnx), so that an export's accuracy can be measured."""
         raise NotImplementedError(f"{self.name} has no evaluate")
 
-    def export(self, ref: ModelRef, *, fmt: str, output_dir: Path) -> Path:
+    def export(self, ref: ModelRef, *, fmt: ExportFormat, output_dir: Path, calibration: EvalData | None = None,
+               progress: Progress | None = None) -> ExportResult:
+        """Write the model in `fmt` under `output_dir` and check it (float ONNX: outputs against the
+        PyTorch model; int8: quantized with images of `calibration` where static quantization works)."""
         raise NotImplementedError(f"{self.name} has no export")

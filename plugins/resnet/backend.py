@@ -9,6 +9,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from raysight.backend import Backend, Detection, ModelRef, Operation, PredictOptions, TaskType, WeightsInfo
+from raysight.model_ops import (
+    EvalData,
+    EvalOptions,
+    EvalReport,
+    ExportFormat,
+    ExportResult,
+    Progress,
+    PruneResult,
+    Sensitivity,
+)
 
 ARCHS = ("resnet18", "resnet34", "resnet50")
 MODEL_NAMES = [*ARCHS, *(f"{a}.pth" for a in ARCHS), *(f"{a}.pt" for a in ARCHS)]
@@ -17,7 +27,8 @@ MODEL_NAMES = [*ARCHS, *(f"{a}.pth" for a in ARCHS), *(f"{a}.pt" for a in ARCHS)
 class ResnetBackend(Backend):
     name: ClassVar[str] = "resnet"
     task: ClassVar[TaskType] = TaskType.CLASSIFY
-    operations: ClassVar[frozenset[Operation]] = frozenset({Operation.PREDICT, Operation.TRAIN})
+    operations: ClassVar[frozenset[Operation]] = frozenset(
+        {Operation.PREDICT, Operation.TRAIN, Operation.EVALUATE, Operation.EXPORT})
     dataset_formats: ClassVar[tuple[str, ...]] = ("classify",)
     default_params: ClassVar[dict[str, Any]] = {
         "model_name": "resnet18", "epochs": 10, "imgsz": 224, "batch": 32, "lr": 0.001,
@@ -52,3 +63,34 @@ class ResnetBackend(Backend):
         from raysight_resnet import train
 
         return train.train_loop
+
+    # -- model operations (raysight.model_ops) ---------------------------------------------------------
+    def evaluate(self, ref: ModelRef, *, data: EvalData, options: EvalOptions,
+                 progress: Progress | None = None) -> EvalReport:
+        """Top-1 / top-k, per-class precision / recall / F1 and the confusion matrix (.pth or .onnx)."""
+        from raysight_resnet import evaluate
+
+        return evaluate.evaluate(ref, data=data, options=options, progress=progress)
+
+    def export(self, ref: ModelRef, *, fmt: ExportFormat, output_dir: Path, calibration: EvalData | None = None,
+               progress: Progress | None = None) -> ExportResult:
+        """ONNX (parity checked with onnxruntime) or int8 ONNX (static with calibration images, else dynamic)."""
+        from raysight_resnet import export
+
+        return export.export(ref, fmt=fmt, output_dir=output_dir, calibration=calibration, progress=progress)
+
+    def prune_groups(self) -> list[str]:
+        from raysight_resnet.prune import GROUPS
+
+        return list(GROUPS)
+
+    def sensitivity(self, ref: ModelRef, *, data: EvalData, ratios: list[float], groups: list[str] | None = None,
+                    options: EvalOptions | None = None, progress: Progress | None = None) -> Sensitivity:
+        from raysight_resnet import prune
+
+        return prune.sensitivity(ref, data=data, ratios=ratios, groups=groups, options=options, progress=progress)
+
+    def prune(self, ref: ModelRef, *, ratio: float, output: Path, groups: list[str] | None = None) -> PruneResult:
+        from raysight_resnet import prune
+
+        return prune.prune(ref, ratio=ratio, output=output, groups=groups)

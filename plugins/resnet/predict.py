@@ -55,7 +55,7 @@ def load(ref: ModelRef, *, device: str) -> LoadedResnet:
     if len(classes) != weights.num_classes:
         classes = [str(i) for i in range(weights.num_classes)]
     imgsz = int(weights.imgsz or ref.params.get("imgsz") or 224)
-    net = build(weights.arch, weights.num_classes)
+    net = weights.build() if weights.channels else build(weights.arch, weights.num_classes)
     net.load_state_dict(weights.state_dict)
     net.eval().to(device)
     return LoadedResnet(net=net, classes=classes, imgsz=imgsz, device=device)

@@ -17,7 +17,7 @@ import numpy as np
 
 from raysight.training.worker import TrainSession, discard
 from raysight.weights_io import load_tensors
-from raysight_resnet.model import arch_of, build_resnet, load_start_weights, save_weights
+from raysight_resnet.model import arch_of, build_resnet, load_start_weights, save_weights, start_channels, with_channels
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -150,6 +150,11 @@ def train_loop(config: dict[str, Any]) -> None:
     val_loader = prepare_data_loader(DataLoader(val_set, batch_size=per_worker, shuffle=False, num_workers=workers))
 
     net = build_resnet(arch, len(c.classes))
+    channels = start_channels(c.weights) if c.weights else None
+    pruned: dict[str, Any] = {"channels": channels} if channels else {}  # kept in every file this run saves
+    if channels:  # fine-tuning a pruned model: its structure, rebuilt from the kept channel counts
+        net = with_channels(net, channels)
+        session.log(f"Fine-tuning a pruned {arch}: {sum(p.numel() for p in net.parameters())} parameters")
     if c.weights:
         load_start_weights(net, c.weights)
     else:
@@ -202,8 +207,9 @@ def train_loop(config: dict[str, Any]) -> None:
             folder = session.scratch(f"epoch{epoch + 1}")
             save_weights(folder / "last.pth", arch=arch, classes=c.classes, state_dict=plain.state_dict(),
                          imgsz=c.imgsz, optimizer=optimizer.state_dict(), epoch=epoch + 1,
-                         best_accuracy=best_accuracy, history=history)
-            save_weights(folder / "best.pth", arch=arch, classes=c.classes, state_dict=best_state, imgsz=c.imgsz)
+                         best_accuracy=best_accuracy, history=history, **pruned)
+            save_weights(folder / "best.pth", arch=arch, classes=c.classes, state_dict=best_state, imgsz=c.imgsz,
+                         **pruned)
         try:
             session.report(epoch + 1, metrics, folder)
         finally:
@@ -214,9 +220,11 @@ def train_loop(config: dict[str, Any]) -> None:
     artifacts = session.scratch("final") if session.is_chief else None
     plots: list[str] = []
     if artifacts is not None:
-        save_weights(artifacts / "best.pth", arch=arch, classes=c.classes, state_dict=best_state, imgsz=c.imgsz)
+        save_weights(artifacts / "best.pth", arch=arch, classes=c.classes, state_dict=best_state, imgsz=c.imgsz,
+                     **pruned)
         if params.get("plots", True):
             final = build_resnet(arch, len(c.classes))
+            final = with_channels(final, channels) if channels else final
             final.load_state_dict(best_state)
             plots = _plots(artifacts, history, final, val_set, c.classes)
     session.finish(artifacts or Path("."), weights="best.pth", plots=plots, epoch=c.epochs,

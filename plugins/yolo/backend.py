@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from raysight.backend import Backend, Detection, ModelRef, Operation, PredictOptions, TaskType, WeightsInfo
+from raysight.model_ops import EvalData, EvalOptions, EvalReport, ExportFormat, ExportResult, Progress
 
 SIZES = ("n", "s", "m", "l", "x")
 MODEL_NAMES = [f"{family}{size}.pt" for family in ("yolov8", "yolo11") for size in SIZES] + [
@@ -20,7 +21,8 @@ MODEL_NAMES = [f"{family}{size}.pt" for family in ("yolov8", "yolo11") for size 
 class YoloBackend(Backend):
     name: ClassVar[str] = "yolo"
     task: ClassVar[TaskType] = TaskType.DETECT
-    operations: ClassVar[frozenset[Operation]] = frozenset({Operation.PREDICT, Operation.TRAIN})
+    operations: ClassVar[frozenset[Operation]] = frozenset(
+        {Operation.PREDICT, Operation.TRAIN, Operation.EVALUATE, Operation.EXPORT})
     dataset_formats: ClassVar[tuple[str, ...]] = ("yolo", "coco", "voc")
     default_params: ClassVar[dict[str, Any]] = {
         "model_name": "yolov8n.pt", "epochs": 10, "imgsz": 640, "batch": -1, "conf": 0.25, "iou": 0.7,
@@ -54,3 +56,19 @@ class YoloBackend(Backend):
 
     def scaling_workers(self, requested: int) -> int:
         return 1  # ultralytics runs its own DDP inside one worker
+
+    # -- model operations (raysight.model_ops) ---------------------------------------------------------
+    def evaluate(self, ref: ModelRef, *, data: EvalData, options: EvalOptions,
+                 progress: Progress | None = None) -> EvalReport:
+        """mAP50, mAP50-95, precision, recall, AP per class, confusion matrix (ultralytics' validator),
+        for the .pt or an exported .onnx."""
+        from raysight_yolo import evaluate
+
+        return evaluate.evaluate(ref, data=data, options=options, progress=progress)
+
+    def export(self, ref: ModelRef, *, fmt: ExportFormat, output_dir: Path, calibration: EvalData | None = None,
+               progress: Progress | None = None) -> ExportResult:
+        """ONNX (parity checked with onnxruntime) or int8 ONNX (static on convolutions, else dynamic)."""
+        from raysight_yolo import export
+
+        return export.export(ref, fmt=fmt, output_dir=output_dir, calibration=calibration, progress=progress)

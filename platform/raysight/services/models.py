@@ -289,3 +289,39 @@ def check_upload(backend: Backend, weights: Path, *, plugin: str, filename: str,
     except InvalidWeights as exc:
         shown = clean_filename(filename, "weights")
         raise InvalidWeights(exc.message.replace(f"'{weights.name}'", f"'{shown}'")) from None
+
+
+# -- artifacts: files made from a model (exports), listed with it and downloadable -------------------------
+
+
+def add_artifact(*, ctx: Platform, model_id: str, source: Path, name: str, info: dict[str, Any]) -> dict[str, Any]:
+    """Move `source` into the model's exports folder as `name` and record it on the model (params
+    ``artifacts``, newest last; an artifact of the same name is replaced). Returns the artifact record."""
+    name = clean_filename(name)
+    dest = ctx.workspace.model_dir(model_id) / "exports" / name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(source), dest)
+    record = {**info, "name": name, "size_bytes": dest.stat().st_size, "created_at": iso(datetime.now(UTC)),
+              "url": f"/models/{model_id}/artifacts/{name}"}
+    with ctx.db.session() as s:
+        model = _load(s, model_id)
+        params = dict(model.params or {})
+        params["artifacts"] = [a for a in params.get("artifacts") or [] if a.get("name") != name] + [record]
+        model.params = params
+    return record
+
+
+def artifacts(*, ctx: Platform, model_id: str) -> list[dict[str, Any]]:
+    """The files exported from a model (ONNX, int8 ONNX...), oldest first."""
+    with ctx.db.session() as s:
+        return list((_load(s, model_id).params or {}).get("artifacts") or [])
+
+
+def artifact_path(*, ctx: Platform, model_id: str, name: str) -> Path:
+    """The file of a recorded artifact (NotFound for a name the model does not record)."""
+    if not any(a.get("name") == name for a in artifacts(ctx=ctx, model_id=model_id)):
+        raise NotFound(f"model '{model_id}' has no artifact '{name}'")
+    path = ctx.workspace.model_dir(model_id) / "exports" / clean_filename(name)
+    if not path.is_file():
+        raise NotFound(f"the file of artifact '{name}' is missing")
+    return path

@@ -6,7 +6,9 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from raysight.api.native import annotation, datasets, files, infer, logs, models, projects, system, train
+    from raysight.api.native import (
+        annotation, datasets, files, infer, logs, model_ops, models, projects, system, train,
+    )
 
     return [
         system.router,
@@ -16,6 +18,7 @@ def routers() -> list[APIRouter]:
         logs.router,
         infer.router,
         models.router,
+        model_ops.router,
         files.router,
         projects.router,
     ]
