@@ -23,6 +23,12 @@ def folder(ctx: Platform, tid: str) -> Path:
 
 
 def _job(ctx: Platform, rec: dict[str, Any]) -> dict[str, Any] | None:
+    if not rec["ref"] and rec["attrs"].get("prune_run"):  # a prune task's job is known once its run ends
+        from raysight.services.paddlex import model_ops
+
+        _status, job_id = model_ops.prune_run_job(ctx, rec)
+        if job_id:
+            rec = records.update(ctx=ctx, kind=KIND, code=rec["id"], ref=job_id)
     if not rec["ref"]:
         return None
     try:
@@ -36,6 +42,9 @@ def status_of(ctx: Platform, rec: dict[str, Any], job: dict[str, Any] | None = N
     from raysight.services.paddlex import model_ops
 
     job = job if job is not None else _job(ctx, rec)
+    if job is None and rec["attrs"].get("prune_run"):
+        run_status, _job_id = model_ops.prune_run_job(ctx, rec)
+        return TaskStatus.XPRUNETRAIN if run_status in model_ops.RUNNING else TaskStatus.XTRAINFAIL
     if job is None:
         return TaskStatus.XINIT if rec["attrs"].get("train") else TaskStatus.XUNINIT
     if job["status"] in training.ACTIVE:

@@ -1,31 +1,25 @@
 """Evaluation, export and pruning of a task's trained model: the dialect's translation onto the core's
-model operations (services.evaluation, services.exports, services.pruning, built with the plugins by the
-model-operations work). Each operation is a core tracked task whose id the PaddleX task keeps in its
-attributes; statuses are read from it and mapped onto TaskStatus / PredictStatus / PruneStatus."""
+model operations (services.evaluation, services.exports, services.pruning). Each operation is a core
+tracked task whose id the PaddleX task keeps in its attributes; statuses are read from it and mapped onto
+TaskStatus / PredictStatus / PruneStatus."""
 
 from __future__ import annotations
 
-import importlib
+import asyncio
+import base64
+import shutil
 from pathlib import Path
 from typing import Any
 
 from raysight.context import Platform
-from raysight.errors import Conflict, Invalid, Unavailable
-from raysight.services import tasks
+from raysight.errors import Conflict, Invalid
+from raysight.import_roots import resolve_server_path
+from raysight.services import evaluation, exports, pruning, tasks
 from raysight.services.paddlex import jobs, records
 from raysight.services.paddlex.enums import PredictStatus, PruneStatus, TaskStatus
 
 RUNNING = ("pending", "running", "cancelling")
-# Pruning ratios the sensitivity analysis tries (per layer group).
-RATIOS = [0.1, 0.2, 0.3, 0.5, 0.7]
-
-
-def _core(name: str) -> Any:
-    """A core model-operations service (evaluation / exports / pruning)."""
-    try:
-        return importlib.import_module(f"raysight.services.{name}")
-    except ImportError:
-        raise Unavailable(f"this build has no {name} service (model operations are not installed)") from None
+POLL_S = 0.5
 
 
 def _op(rec: dict[str, Any], key: str) -> dict[str, Any]:
@@ -67,12 +61,13 @@ def start_evaluation(*, ctx: Platform, tid: object, epoch: int | None = None, to
     rec, model_id = jobs.trained_model(ctx, tid)
     if _task_running(ctx, rec, "evaluate"):
         raise Conflict(f"task '{rec['id']}' is already being evaluated")
-    from raysight.model_ops import EvalOptions
-
-    evaluation = _core("evaluation")
-    options = EvalOptions(topk=topk or 5, conf=0.5 if score_thresh is None else score_thresh,
-                          iou=0.3 if overlap_thresh is None else overlap_thresh)
-    task = evaluation.start_evaluation(ctx=ctx, model_id=model_id, options=options)
+    if epoch is not None:
+        job = jobs.training.get_job(ctx=ctx, job_id=rec["ref"])
+        if epoch not in (job["epochs"], job["epoch"]):
+            raise Invalid(f"task '{rec['id']}' keeps the model of its final epoch ({job['epoch']}) only")
+    options = evaluation.options_of(topk=topk or 5, conf=0.5 if score_thresh is None else score_thresh,
+                                    iou=0.3 if overlap_thresh is None else overlap_thresh)
+    task = evaluation.start(ctx=ctx, model_id=model_id, options=options)
     _remember(ctx, rec, "evaluate", {"task_id": task["task_id"], "model_id": model_id, "epoch": epoch})
 
 
@@ -106,14 +101,12 @@ def evaluation_result(*, ctx: Platform, rec: dict[str, Any]) -> dict[str, Any]:
 
 async def evaluation_file(*, ctx: Platform, tid: object) -> dict[str, Any]:
     """Write the evaluation's .xlsx report into the task's folder; its path."""
-    import asyncio
-
     rec = jobs.get_record(ctx, tid)
     task = _evaluation(ctx, rec)
     if task["status"] != "completed":
         raise Conflict(f"the evaluation of task '{rec['id']}' is {task['status']}; the report needs a finished one")
     state = _op(rec, "evaluate")
-    made = await asyncio.to_thread(_core("evaluation").report_xlsx, ctx=ctx, model_id=state["model_id"],
+    made = await asyncio.to_thread(evaluation.report_xlsx, ctx=ctx, model_id=state["model_id"],
                                    task_id=state["task_id"])
     return {"path": str(made), "message": "evaluation report written"}
 
@@ -123,11 +116,8 @@ async def evaluation_file(*, ctx: Platform, tid: object) -> dict[str, Any]:
 
 def start_export(*, ctx: Platform, tid: object, kind: str, save_dir: str | None, quant: bool = False,
                  epoch: object = None, model_path: str | None = None) -> dict[str, Any]:
-    """type 'infer' -> ONNX (int8 with quant), 'lite' -> int8-quantized ONNX; written to `save_dir` (a folder
-    under RAYSIGHT_IMPORT_ROOTS) or, without it, to the task's folder."""
-    from raysight.import_roots import resolve_server_path
-    from raysight.model_ops import ExportFormat
-
+    """type 'infer' -> ONNX (int8 with quant), 'lite' -> int8-quantized ONNX; the file is copied into
+    `save_dir` (a folder under RAYSIGHT_IMPORT_ROOTS) or, without it, into the task's folder."""
     if kind not in ("infer", "lite"):
         raise Invalid("type must be 'infer' or 'lite'")
     rec, model_id = jobs.trained_model(ctx, tid)
@@ -135,9 +125,27 @@ def start_export(*, ctx: Platform, tid: object, kind: str, save_dir: str | None,
         raise Conflict(f"task '{rec['id']}' is already exporting")
     target = resolve_server_path(ctx.settings, save_dir, must_exist=False, what="save_dir") if save_dir \
         else jobs.folder(ctx, rec["id"]) / "export" / kind
-    fmt = ExportFormat.ONNX_INT8 if kind == "lite" or quant else ExportFormat.ONNX
-    task = _core("exports").start_export(ctx=ctx, model_id=model_id, fmt=fmt, output_dir=Path(target))
-    _remember(ctx, rec, "export", {"task_id": task["task_id"], "type": kind, "quant": bool(quant),
+    fmt = "onnx_int8" if kind == "lite" or quant else "onnx"
+    core = exports.start(ctx=ctx, model_id=model_id, fmt=fmt)
+    task_id = tasks.create(ctx=ctx, kind="paddlex_export", params={"tid": rec["id"], "core": core["task_id"]})
+
+    async def deliver(progress: Any) -> dict[str, Any]:
+        """Follow the core export and copy its file into the save folder."""
+        while (found := tasks.get(ctx=ctx, task_id=core["task_id"]))["status"] in RUNNING:
+            progress(found["progress"] or 0.0)
+            if tasks.cancel_requested(ctx=ctx, task_id=task_id):
+                tasks.request_cancel(ctx=ctx, task_id=core["task_id"])
+            await asyncio.sleep(POLL_S)
+        if found["status"] != "completed":
+            raise Conflict(f"export {found['status']}: {found['error'] or ''}".strip())
+        result = dict(found["result"] or {})
+        target.mkdir(parents=True, exist_ok=True)
+        copied = target / Path(result["path"]).name
+        await asyncio.to_thread(shutil.copy2, result["path"], copied)
+        return {**result, "path": str(copied), "source_path": result["path"]}
+
+    tasks.start(ctx=ctx, task_id=task_id, work=deliver)
+    _remember(ctx, rec, "export", {"task_id": task_id, "type": kind, "quant": bool(quant),
                                    "save_dir": str(target), "model_id": model_id})
     if kind == "infer":
         return {"save_dir": str(target)}
@@ -180,7 +188,7 @@ def start_analysis(*, ctx: Platform, tid: object) -> None:
     rec, model_id = jobs.trained_model(ctx, tid)
     if _task_running(ctx, rec, "prune"):
         raise Conflict(f"the pruning analysis of task '{rec['id']}' is already running")
-    task = _core("pruning").start_analysis(ctx=ctx, model_id=model_id, ratios=RATIOS, groups=None)
+    task = pruning.start_analysis(ctx=ctx, model_id=model_id)
     _remember(ctx, rec, "prune", {"task_id": task["task_id"], "model_id": model_id})
 
 
@@ -216,8 +224,11 @@ def sensitivities_image(*, ctx: Platform, rec: dict[str, Any]) -> dict[str, Any]
     if task["status"] != "completed":
         raise Conflict(f"the pruning analysis of task '{rec['id']}' is {task['status']}")
     result = dict(task["result"] or {})
-    return {"img_data": result.get("chart_base64"), "path": result.get("chart"),
-            "sensitivities": result.get("sensitivity") or result}
+    chart = Path(result.get("chart_path") or "")
+    image = base64.b64encode(chart.read_bytes()).decode() if chart.is_file() else None
+    table = {k: result.get(k) for k in ("metric", "baseline", "ratios", "groups", "loss", "params")}
+    return {"img_data": image, "path": str(chart) if image else None, "url": result.get("chart"),
+            "sensitivities": table}
 
 
 def _ratio_for(sensitivity: dict[str, Any], eval_metric_loss: float | None) -> float:
@@ -225,7 +236,7 @@ def _ratio_for(sensitivity: dict[str, Any], eval_metric_loss: float | None) -> f
     allowed = 0.05 if eval_metric_loss is None else float(eval_metric_loss)
     losses = sensitivity.get("loss") or {}
     best = 0.0
-    for ratio in sensitivity.get("ratios") or RATIOS:
+    for ratio in sensitivity.get("ratios") or pruning.DEFAULT_RATIOS:
         if all(float(per.get(str(ratio), 0.0)) <= allowed for per in losses.values()):
             best = max(best, float(ratio))
     return best
@@ -238,12 +249,13 @@ def start_prune_training(*, ctx: Platform, rec: dict[str, Any], eval_metric_loss
     if analysis["status"] != "completed":
         raise Conflict(f"task '{parent['id']}' has no finished pruning analysis")
     result = dict(analysis["result"] or {})
-    ratio = _ratio_for(result.get("sensitivity") or result, eval_metric_loss)
+    ratio = _ratio_for(result, eval_metric_loss)
     if ratio <= 0:
         raise Invalid(f"no pruning ratio keeps the metric loss within {eval_metric_loss}")
     train = rec["attrs"].get("train") or parent["attrs"].get("train") or {}
-    task = _core("pruning").start_prune(ctx=ctx, model_id=model_id, ratio=ratio,
-                                        epochs=int(train.get("num_epochs", 5)))
+    params = dict(train.get("params") or {})
+    task = pruning.start_prune(ctx=ctx, model_id=model_id, ratio=ratio, epochs=int(train.get("num_epochs", 5)),
+                               params=params or None)
     records.update(ctx=ctx, kind="task", code=rec["id"],
                    attrs={"prune_run": {"task_id": task["task_id"], "ratio": ratio, "model_id": model_id}})
     return {"ratio": ratio}
@@ -256,3 +268,10 @@ def prune_log(*, ctx: Platform, rec: dict[str, Any]) -> dict[str, Any]:
     task = tasks.get(ctx=ctx, task_id=state["task_id"])
     return {"status": task["status"], "progress": task["progress"], "error": task["error"],
             "ratio": state["ratio"], "result": task["result"]}
+
+
+def prune_run_job(ctx: Platform, rec: dict[str, Any]) -> tuple[str, str | None]:
+    """(core task status, fine-tuning job id once known) of a prune task's run."""
+    state = _op(rec, "prune_run")
+    task = tasks.get(ctx=ctx, task_id=state["task_id"])
+    return task["status"], (task["result"] or {}).get("job_id")
