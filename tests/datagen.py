@@ -7,11 +7,16 @@ Importable as ``from tests.datagen import ...`` and from bench/ scripts (only PI
 
 from __future__ import annotations
 
+import io
 import json
+import random
 import stat
 import zipfile
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
 
 from raysight.demo_data import (  # noqa: F401  (re-exported for the tests and bench/)
     COLOURS,
@@ -152,3 +157,129 @@ def reader_over(data: bytes) -> Callable[[int], Awaitable[bytes]]:
         return part
 
     return read
+
+
+# -- segmentation: shapes with polygons and label PNGs -------------------------------------------------------
+
+SegShape = tuple[int, list[tuple[float, float]]]  # class_id, polygon in pixels
+
+
+def shape_polygon(shape: str, box: tuple[int, int, int, int]) -> list[tuple[float, float]]:
+    """The outline of a generated shape as a polygon in pixels (circles as 24-gons)."""
+    import math
+
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1 - 1, y2 - y1 - 1
+    if shape == "circle":
+        cx, cy = x1 + w / 2, y1 + h / 2
+        return [(cx + w / 2 * math.cos(2 * math.pi * k / 24), cy + h / 2 * math.sin(2 * math.pi * k / 24))
+                for k in range(24)]
+    if shape == "triangle":
+        return [(x1 + w / 2, y1), (x1, y1 + h), (x1 + w, y1 + h)]
+    if shape == "diamond":
+        return [(x1 + w / 2, y1), (x1 + w, y1 + h / 2), (x1 + w / 2, y1 + h), (x1, y1 + h / 2)]
+    return [(x1, y1), (x1 + w, y1), (x1 + w, y1 + h), (x1, y1 + h)]  # square (and anything else)
+
+
+def make_segmentation_images(
+    n: int, size: int = 128, seed: int = 0, classes: Sequence[str] = ("square", "triangle"), *, max_objects: int = 3,
+) -> list[tuple[Image.Image, list[SegShape], np.ndarray]]:
+    """`n` images with 1..max_objects non-overlapping filled shapes: (image, [(class_id, polygon)], mask)
+    where mask is a uint8 HxW array of class_id + 1 per shape pixel (0 = background)."""
+    from raysight.demo_data import _background, _overlaps, _style
+
+    rng = np.random.default_rng(seed)
+    pyrng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        image = _background(rng, size, True)
+        mask_im = Image.new("L", (size, size), 0)
+        draw, mdraw = ImageDraw.Draw(image), ImageDraw.Draw(mask_im)
+        placed: list[tuple[int, int, int, int]] = []
+        shapes: list[SegShape] = []
+        for _obj in range(pyrng.randint(1, max_objects)):
+            for _try in range(30):
+                side = pyrng.randint(int(size * 0.28), int(size * 0.45))
+                x1, y1 = pyrng.randint(2, size - side - 2), pyrng.randint(2, size - side - 2)
+                cand = (x1, y1, x1 + side, y1 + side)
+                if not any(_overlaps(cand, p, 3) for p in placed):
+                    break
+            else:
+                continue
+            cls = pyrng.randrange(len(classes))
+            shape, colour = _style(classes[cls], cls)
+            poly = shape_polygon(shape, cand)
+            draw.polygon(poly, fill=colour)
+            mdraw.polygon(poly, fill=cls + 1)
+            placed.append(cand)
+            shapes.append((cls, poly))
+        out.append((image, shapes, np.asarray(mask_im).copy()))
+    return out
+
+
+def _png(array_or_image: np.ndarray | Image.Image) -> bytes:
+    im = array_or_image if isinstance(array_or_image, Image.Image) else Image.fromarray(array_or_image, "L")
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_yolo_seg_zip(path: Path | str, n: int = 16, *, size: int = 128, seed: int = 0,
+                       classes: Sequence[str] = ("square", "triangle")) -> Path:
+    """A YOLO-seg archive: images/ + labels/ ('class x1 y1 x2 y2 ...', normalised) + data.yaml."""
+    path = Path(path)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i, (image, shapes, _mask) in enumerate(make_segmentation_images(n, size, seed, classes)):
+            zf.writestr(f"images/img{i:04d}.jpg", image_bytes(image))
+            lines = [f"{c} " + " ".join(f"{x / size:.6f} {y / size:.6f}" for x, y in poly) for c, poly in shapes]
+            zf.writestr(f"labels/img{i:04d}.txt", "\n".join(lines) + "\n")
+        zf.writestr("data.yaml", "names:\n" + "".join(f"  {i}: {c}\n" for i, c in enumerate(classes)))
+    return path
+
+
+def write_coco_seg_zip(path: Path | str, n: int = 16, *, size: int = 128, seed: int = 0,
+                       classes: Sequence[str] = ("square", "triangle")) -> Path:
+    """A COCO instance segmentation archive: images/ + annotations/instances.json with polygons."""
+    path = Path(path)
+    coco: dict = {"images": [], "annotations": [],
+                  "categories": [{"id": i + 1, "name": c} for i, c in enumerate(classes)]}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i, (image, shapes, _mask) in enumerate(make_segmentation_images(n, size, seed, classes)):
+            zf.writestr(f"images/img{i:04d}.jpg", image_bytes(image))
+            coco["images"].append({"id": i + 1, "file_name": f"img{i:04d}.jpg", "width": size, "height": size})
+            for c, poly in shapes:
+                xs, ys = [p[0] for p in poly], [p[1] for p in poly]
+                coco["annotations"].append({
+                    "id": len(coco["annotations"]) + 1, "image_id": i + 1, "category_id": c + 1, "iscrowd": 0,
+                    "segmentation": [[round(v, 2) for p in poly for v in p]],
+                    "bbox": [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)],
+                    "area": (max(xs) - min(xs)) * (max(ys) - min(ys)),
+                })
+        zf.writestr("annotations/instances.json", json.dumps(coco))
+    return path
+
+
+def write_paddlex_seg_zip(path: Path | str, n: int = 16, *, size: int = 128, seed: int = 0,
+                          classes: Sequence[str] = ("square", "triangle"), lists: bool = True) -> Path:
+    """A PaddleX semantic segmentation archive: JPEGImages/*.jpg, Annotations/*.png (pixel = class id,
+    0 = background), labels.txt (background first) and, with `lists`, train_list.txt / val_list.txt."""
+    path = Path(path)
+    samples = make_segmentation_images(n, size, seed, classes)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        lines = []
+        for i, (image, _shapes, mask) in enumerate(samples):
+            zf.writestr(f"JPEGImages/img{i:04d}.jpg", image_bytes(image))
+            zf.writestr(f"Annotations/img{i:04d}.png", _png(mask))
+            lines.append(f"JPEGImages/img{i:04d}.jpg Annotations/img{i:04d}.png")
+        zf.writestr("labels.txt", "\n".join(["background", *classes]) + "\n")
+        if lists:
+            cut = max(1, n // 4)
+            zf.writestr("val_list.txt", "\n".join(lines[:cut]) + "\n")
+            zf.writestr("train_list.txt", "\n".join(lines[cut:]) + "\n")
+    return path
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two boolean masks (1.0 when both are empty)."""
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0

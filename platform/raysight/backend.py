@@ -19,9 +19,11 @@ from raysight.model_ops import EvalData, EvalOptions, EvalReport, ExportFormat, 
 
 class TaskType(StrEnum):
     DETECT = "detect"
-    SEGMENT = "segment"
+    SEGMENT = "segment"  # SAM: segmentation prompted by points and boxes
     CLASSIFY = "classify"
     OCR = "ocr"
+    INSTANCE_SEGMENT = "instance_segment"  # a mask per object (YOLO segmentation models)
+    SEMANTIC_SEGMENT = "semantic_segment"  # a class per pixel (torchvision segmentation models)
 
 
 class Operation(StrEnum):

@@ -72,3 +72,47 @@ class YoloBackend(Backend):
         from raysight_yolo import export
 
         return export.export(ref, fmt=fmt, output_dir=output_dir, calibration=calibration, progress=progress)
+
+SEG_MODEL_NAMES = [f"{family}{size}-seg.{ext}" for family in ("yolov8", "yolo11") for size in SIZES
+                   for ext in ("pt", "yaml")]
+
+
+class YoloSegBackend(YoloBackend):
+    """Instance segmentation with ultralytics' YOLO segmentation models (yolov8n-seg...): the same
+    training, serving and safe loading as detection, with ultralytics' segment task; each detection
+    carries its mask outline (``polygon``) and ``mask_area``."""
+
+    name: ClassVar[str] = "yolo_seg"
+    task: ClassVar[TaskType] = TaskType.INSTANCE_SEGMENT
+    operations: ClassVar[frozenset[Operation]] = frozenset(
+        {Operation.PREDICT, Operation.TRAIN, Operation.EVALUATE, Operation.EXPORT})
+    dataset_formats: ClassVar[tuple[str, ...]] = ("yolo-seg", "coco")
+    default_params: ClassVar[dict[str, Any]] = {**YoloBackend.default_params, "model_name": "yolov8n-seg.pt"}
+
+    def check_weights(self, path: Path, *, arch: str | None = None) -> WeightsInfo:
+        """An ultralytics segmentation checkpoint (SegmentationModel), through the same gates."""
+        from raysight_yolo import weights
+
+        return weights.check(Path(path), family=self.name, arch=arch, task="segment")
+
+    def weights_names(self) -> dict[str, str]:
+        return {name: name.removesuffix(".pt") for name in SEG_MODEL_NAMES if name.endswith(".pt")}
+
+    def load(self, ref: ModelRef, *, device: str) -> Any:
+        from raysight_yolo import predict
+
+        return predict.load(ref, device=device, task="segment")
+
+    def evaluate(self, ref: ModelRef, *, data: EvalData, options: EvalOptions,
+                 progress: Progress | None = None) -> EvalReport:
+        """Mask mAP50 / mAP50-95, precision, recall and per-class mask AP (raysight_yolo.seg_ops)."""
+        from raysight_yolo import seg_ops
+
+        return seg_ops.evaluate(ref, data=data, options=options, progress=progress)
+
+    def export(self, ref: ModelRef, *, fmt: ExportFormat, output_dir: Path, calibration: EvalData | None = None,
+               progress: Progress | None = None) -> ExportResult:
+        """Float ONNX, checked against the PyTorch model with onnxruntime (raysight_yolo.seg_ops)."""
+        from raysight_yolo import seg_ops
+
+        return seg_ops.export(ref, fmt=fmt, output_dir=Path(output_dir), calibration=calibration, progress=progress)

@@ -24,7 +24,8 @@ from typing import Any
 from raysight.training.worker import TrainSession, discard
 
 PLOT_FILES = ("results.png", "confusion_matrix.png", "confusion_matrix_normalized.png", "BoxPR_curve.png",
-              "BoxF1_curve.png", "BoxP_curve.png", "BoxR_curve.png", "labels.jpg", "results.csv")
+              "BoxF1_curve.png", "BoxP_curve.png", "BoxR_curve.png", "MaskPR_curve.png", "MaskF1_curve.png",
+              "MaskP_curve.png", "MaskR_curve.png", "labels.jpg", "results.csv")
 # ultralytics' option names that a job's params may set
 PASSTHROUGH = ("patience", "optimizer", "lr0", "lrf", "momentum", "weight_decay", "warmup_epochs", "mosaic",
                "close_mosaic", "fliplr", "flipud", "degrees", "translate", "scale", "hsv_h", "hsv_s", "hsv_v",
@@ -57,9 +58,23 @@ def epoch_metrics(trainer: Any) -> dict[str, float]:
 
 
 def final_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """Box metrics under the detection names; a segmentation model's mask metrics as mask_<name>."""
     names = {"metrics/precision(B)": "precision", "metrics/recall(B)": "recall",
-             "metrics/mAP50(B)": "mAP50", "metrics/mAP50-95(B)": "mAP50-95"}
+             "metrics/mAP50(B)": "mAP50", "metrics/mAP50-95(B)": "mAP50-95",
+             "metrics/precision(M)": "mask_precision", "metrics/recall(M)": "mask_recall",
+             "metrics/mAP50(M)": "mask_mAP50", "metrics/mAP50-95(M)": "mask_mAP50-95"}
     return {ours: float(metrics[theirs]) for theirs, ours in names.items() if theirs in metrics}
+
+
+def task_of(config: dict[str, Any]) -> str:
+    """ultralytics' task for the job: segment for instance segmentation, else detect."""
+    return "segment" if config.get("task_type") == "instance_segment" else "detect"
+
+
+def data_yaml(data: str) -> str:
+    """The version's data.yaml (a job may name the version folder instead)."""
+    path = Path(data)
+    return str(path / "data.yaml") if path.is_dir() else data
 
 
 class _Forward(logging.Handler):
@@ -84,6 +99,8 @@ def train_loop(config: dict[str, Any]) -> None:
     session = TrainSession.for_config(config)
     c = session.ctx
     params = dict(c.params)
+    task = task_of(config)
+    data = data_yaml(c.data)
 
     from ultralytics import YOLO
     from ultralytics.utils import LOGGER
@@ -102,13 +119,13 @@ def train_loop(config: dict[str, Any]) -> None:
             shutil.copy2(folder / "last.pt", last)
             resume_from = epoch
     if resume_from:
-        model = open_model(last)
+        model = open_model(last, task)
     elif c.weights:
-        model = open_model(c.weights)
+        model = open_model(c.weights, task)
     else:
         session.log(f"No pretrained weights for {c.model_name}: building {fresh_config(c.model_name)} "
                     "with fresh weights")
-        model = YOLO(fresh_config(c.model_name))
+        model = YOLO(fresh_config(c.model_name), task=task)
 
     def on_fit_epoch_end(trainer: Any) -> None:
         done = int(trainer.epoch) + 1
@@ -126,7 +143,7 @@ def train_loop(config: dict[str, Any]) -> None:
     model.add_callback("on_fit_epoch_end", on_fit_epoch_end)
     device = "0" if c.use_gpu else "cpu"
     args: dict[str, Any] = {
-        "data": c.data, "epochs": c.epochs, "imgsz": c.imgsz, "batch": c.batch, "device": device,
+        "data": data, "epochs": c.epochs, "imgsz": c.imgsz, "batch": c.batch, "device": device,
         "project": str(work), "name": "yolo", "exist_ok": True, "save_dir": str(save_dir),
         "amp": device != "cpu", "verbose": False, "plots": True, "workers": 2,
     }
@@ -136,7 +153,7 @@ def train_loop(config: dict[str, Any]) -> None:
     try:
         if resume_from:
             keep = ("imgsz", "batch", "device", "workers", "plots", "save_dir", "patience", "cache")
-            model.train(resume=True, data=c.data, **{k: args[k] for k in keep if k in args})
+            model.train(resume=True, data=data, **{k: args[k] for k in keep if k in args})
         else:
             model.train(**args)
     finally:

@@ -2,6 +2,7 @@
 
 Detection: images/{split}/, labels/{split}/ (YOLO txt) and data.yaml (absolute path, names as a dict).
 Classification: {split}/<class>/ (ImageFolder layout) and a data.yaml (path, train, val, names, nc, task).
+Segmentation: see raysight.services.dataset_seg (polygon labels, or masks/{split}/ label PNGs).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from pathlib import Path
 import yaml
 
 from raysight.errors import Unprocessable
+from raysight.services import dataset_seg
 from raysight.services.dataset_formats import Item, Parsed, safe_stem
 
 SPLITS = ("train", "val", "test")
 DEFAULT_RATIO = {"train": 0.8, "val": 0.2}
+SEG_TASKS = (dataset_seg.INSTANCE, dataset_seg.SEMANTIC)
 
 
 def check_ratio(ratio: dict[str, float] | None) -> dict[str, float]:
@@ -113,6 +116,9 @@ def write_version(parsed: Parsed, splits: dict[str, list[Item]], *, staging: Pat
                 class_counts[cls] += 1
                 continue
             _place(item.image, staging / "images" / key / name)
+            if parsed.task_type in SEG_TASKS:
+                class_counts.update(dataset_seg.write_item(parsed, item, staging=staging, split=key, name=name))
+                continue
             label = staging / "labels" / key / (Path(name).stem + ".txt")
             label.parent.mkdir(parents=True, exist_ok=True)
             label.write_text("".join(f"{c} {x:.6f} {y:.6f} {w:.6f} {h:.6f}\n" for c, x, y, w, h in item.labels))
@@ -141,5 +147,7 @@ def _data_yaml(parsed: Parsed, counts: dict[str, int], final: Path) -> dict:
     data["names"] = dict(enumerate(parsed.classes))
     if parsed.task_type == "classify":
         data["task"] = "classify"
+    if parsed.task_type in SEG_TASKS:
+        data.update(dataset_seg.data_yaml_extra(parsed))
     return data
 

@@ -40,7 +40,7 @@ class VersionInfo:
     dataset_id: str
     version: str
     format: str
-    task_type: str  # detect / classify
+    task_type: str  # detect / classify / instance_segment / semantic_segment
     classes: list[str]
     data_yaml: str
     root: str
@@ -165,15 +165,20 @@ def _check_classes(classes: list[str] | None) -> list[str] | None:
 
 
 def prepare(
-    *, ctx: Platform, dataset_id: str, split_ratio: dict[str, float] | None = None, classes: list[str] | None = None
+    *, ctx: Platform, dataset_id: str, split_ratio: dict[str, float] | None = None, classes: list[str] | None = None,
+    task_type: str | None = None,
 ) -> dict[str, Any]:
-    """Extract (once), recognise, validate, split and write the next version vN. Blocking: run it in a thread."""
+    """Extract (once), recognise, validate, split and write the next version vN. Blocking: run it in a thread.
+
+    `task_type` (detect, classify, instance_segment, semantic_segment) reads the data as that task;
+    None recognises it (services.dataset_formats.detect_and_parse). The version records its task type."""
     check_id(dataset_id, "dataset")
     ratio = check_ratio(split_ratio)
     wanted = _check_classes(classes)
     token = _claim(ctx, dataset_id)
     try:
-        result = _build_version(ctx, dataset_id, ratio=ratio, keep_source_splits=split_ratio is None, classes=wanted)
+        result = _build_version(ctx, dataset_id, ratio=ratio, keep_source_splits=split_ratio is None, classes=wanted,
+                                task_type=task_type)
     except BaseException as exc:
         message = public_message(exc)
         _release(ctx, dataset_id, token, error=message)
@@ -183,7 +188,8 @@ def prepare(
 
 
 def _build_version(
-    ctx: Platform, dataset_id: str, *, ratio: dict[str, float], keep_source_splits: bool, classes: list[str] | None
+    ctx: Platform, dataset_id: str, *, ratio: dict[str, float], keep_source_splits: bool, classes: list[str] | None,
+    task_type: str | None = None,
 ) -> dict[str, Any]:
     settings, ws = ctx.settings, ctx.workspace
     raw = ws.dataset_raw(dataset_id)
@@ -192,7 +198,7 @@ def _build_version(
         if not archive.is_file():
             raise Conflict(f"dataset '{dataset_id}' has no archive on disk")
         extract_zip(archive, raw, max_bytes=settings.max_extract_bytes, max_files=settings.max_extract_files)
-    parsed = detect_and_parse(raw, classes=classes, limits=DatasetLimits.of(ctx.settings))
+    parsed = detect_and_parse(raw, classes=classes, limits=DatasetLimits.of(ctx.settings), task_type=task_type)
     if not parsed.items:
         hint = "; ".join(parsed.problems[:5])
         raise Invalid(f"no usable images in the dataset ({parsed.skipped} skipped{': ' + hint if hint else ''})")
