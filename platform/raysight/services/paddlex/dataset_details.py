@@ -29,6 +29,8 @@ def _label_file(item: Item, parsed: Parsed, index: dict[str, list[Path]], raw: P
     """The item's label: its class name (classification), else the annotation file naming it."""
     if parsed.task_type == "classify":
         return parsed.classes[item.class_index]
+    if item.mask is not None:  # semantic segmentation: the label PNG
+        return item.mask.relative_to(raw).as_posix()
     candidates = index.get(item.image.stem, [])
     if parsed.format == "coco":
         candidates = [p for ps in index.values() for p in ps if p.suffix.lower() == ".json"]
@@ -40,13 +42,15 @@ def _label_file(item: Item, parsed: Parsed, index: dict[str, list[Path]], raw: P
 def _classes_of(item: Item, parsed: Parsed) -> list[str]:
     if parsed.task_type == "classify":
         return [parsed.classes[item.class_index]]
-    return sorted({parsed.classes[lb[0]] for lb in item.labels})
+    ids = {lb[0] for lb in item.labels} | {cls for cls, _pts in item.polygons} | set(item.mask_classes)
+    return sorted({parsed.classes[i] for i in ids if 0 <= i < len(parsed.classes)})
 
 
-def build_details(ctx: Platform, core_id: str, ratio: dict[str, float]) -> dict[str, Any]:
+def build_details(ctx: Platform, core_id: str, ratio: dict[str, float], task_type: str | None = None
+                  ) -> dict[str, Any]:
     """file_info, label_info, labels, train/val/test files and the per-class lists of each split."""
     raw = ctx.workspace.dataset_raw(core_id)
-    parsed = detect_and_parse(raw, limits=DatasetLimits.of(ctx.settings))
+    parsed = detect_and_parse(raw, limits=DatasetLimits.of(ctx.settings), task_type=task_type)
     splits = split_items(parsed, ratio=ratio, seed=ctx.settings.seed, keep_source_splits=False)
     index = _label_index(content_root(raw))
 

@@ -108,8 +108,8 @@ def _import_blocking(ctx: Platform, rec: dict[str, Any], source: Path, core_id: 
     _copy_tree(source, raw, max_files=settings.max_extract_files, max_bytes=settings.max_extract_bytes)
     if not raw.is_dir():
         raise Invalid("the folder holds no files")
-    parsed = detect_and_parse(raw, limits=DatasetLimits.of(settings))
     wanted = CORE_TASK[rec["type"]]
+    parsed = detect_and_parse(raw, limits=DatasetLimits.of(settings), task_type=wanted)
     if parsed.task_type != wanted:
         raise Invalid(f"the folder holds a {parsed.format} {parsed.task_type} dataset, not a {rec['type']} "
                       f"dataset ({wanted})")
@@ -190,8 +190,10 @@ async def split(*, ctx: Platform, did: object, val_split: object, test_split: ob
                        f"{DatasetStatus(rec['attrs'].get('status', 0)).name})")
     ratio = {"train": round(1 - val - test, 6), "val": val, "test": test}
     ratio["train"] = 1 - ratio["val"] - ratio["test"]
-    result = await asyncio.to_thread(core_datasets.prepare, ctx=ctx, dataset_id=rec["ref"], split_ratio=ratio)
-    details = await asyncio.to_thread(build_details, ctx, rec["ref"], ratio)
+    task_type = CORE_TASK[rec["type"]]
+    result = await asyncio.to_thread(core_datasets.prepare, ctx=ctx, dataset_id=rec["ref"], split_ratio=ratio,
+                                     task_type=task_type)
+    details = await asyncio.to_thread(build_details, ctx, rec["ref"], ratio, task_type)
     (_folder(ctx, rec["id"]) / "details.json").write_text(json.dumps(details))
     records.update(ctx=ctx, kind=KIND, code=rec["id"], attrs={
         "status": int(DatasetStatus.XSPLITED), "message": "split done", "version": result["version"],

@@ -14,15 +14,16 @@ PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30
 
 
 def draw(image: Image.Image, boxes: list[dict[str, Any]], *, caption: str | None = None) -> Image.Image:
-    """A copy of `image` with each {x1, y1, x2, y2, label, class_id, (polygon)} drawn, and an optional
+    """A copy of `image` with each {x1, y1, x2, y2, label, class_id, (polygon / polygons)} drawn, and an optional
     caption in the corner (classification results)."""
     out = image.convert("RGB").copy()
     pen = ImageDraw.Draw(out)
     for box in boxes:
         color = PALETTE[int(box.get("class_id", 0)) % len(PALETTE)]
-        polygon = box.get("polygon")
-        if polygon and len(polygon) >= 3:
-            pen.polygon([tuple(p) for p in polygon], outline=color)
+        outlines = box.get("polygons") or ([box["polygon"]] if box.get("polygon") else [])
+        for outline in outlines:
+            if len(outline) >= 3:
+                pen.polygon([(float(p[0]), float(p[1])) for p in outline], outline=color)
         pen.rectangle([box["x1"], box["y1"], box["x2"], box["y2"]], outline=color, width=2)
         pen.text((box["x1"] + 2, max(0, box["y1"] - 11)), str(box.get("label", "")), fill=color)
     if caption:

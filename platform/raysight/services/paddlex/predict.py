@@ -36,8 +36,9 @@ def _boxes(dets: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for det in dets:
         box = dict(det["bbox"])
         box.update(label=f"{det['class_name']} {det['confidence']:.2f}", class_id=det["class_id"])
-        if det.get("polygon"):
-            box["polygon"] = det["polygon"]
+        outlines = det.get("polygons") or ([det["polygon"]] if det.get("polygon") else [])
+        if outlines:  # instance segmentation: its mask outline; semantic: the class's regions
+            box["polygons"] = outlines
         out.append(box)
     return out
 
