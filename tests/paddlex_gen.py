@@ -25,3 +25,20 @@ def class_folders(root: Path, per_class: int = 10) -> Path:
         zf.extractall(root)
     archive.unlink()
     return root
+
+
+def _unzip(archive: Path, root: Path) -> Path:
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(root)
+    archive.unlink()
+    return root
+
+
+def seg_folder(root: Path, kind: str, n: int = 24, size: int = 128) -> Path:
+    """`semantic`: the PaddleX layout (JPEGImages + label PNGs + labels.txt); `instance`: YOLO-seg polygons."""
+    from tests.datagen import write_paddlex_seg_zip, write_yolo_seg_zip
+
+    archive = root.parent / f"{root.name}.zip"
+    if kind == "semantic":
+        return _unzip(write_paddlex_seg_zip(archive, n, size=size, lists=False), root)
+    return _unzip(write_yolo_seg_zip(archive, n, size=size), root)

@@ -1,8 +1,10 @@
 """The PaddleX client flow end to end against the session's Serve application, for a detection and a
-classification project on small generated data: create dataset -> import (from a folder under the
-import roots) -> split -> details -> project -> bind -> params -> task -> train -> metrics -> stop/resume -> predict (result image fetched through /file) ->
-evaluate -> evaluate/file (xlsx opened) -> export infer and lite -> prune analysis -> prune task -> model records -> deletes. Requests carry JSON bodies on GET and
-DELETE, as the PaddleX client does."""
+classification project on small generated data: create dataset -> import (from a folder under the import
+roots) -> split -> details -> project -> bind -> params -> task -> train -> metrics -> stop/resume -> predict
+(the drawn result fetched through /file) -> evaluate -> evaluate/file (xlsx opened) -> export infer and
+lite -> prune analysis -> prune task -> model records -> deletes; the train/evaluate/predict path of both
+segmentation project types; import paths outside the roots. Requests carry JSON bodies on GET and DELETE,
+as the PaddleX client does."""
 
 from __future__ import annotations
 
@@ -189,3 +191,47 @@ def test_paddlex_import_refuses_paths_outside_the_roots(http: httpx.Client, root
     fail(http, "GET", "/compat/paddlex/nothing/here", None, "unknown path")
     fail(http, "GET", "/compat/paddlex/project/task", {"tid": "T9999"}, "not found")
     ok(http, "DELETE", "/compat/paddlex/dataset", {"did": did})
+
+
+SEG_TRAIN = {
+    "segmentation": {"model": "lraspp_mobilenet_v3_large", "num_epochs": 3, "batch_size": 8, "learning_rate": 0.003,
+                     "image_shape": [128, 128]},
+    "instance_segmentation": {"model": "yolov8n-seg.pt", "num_epochs": 3, "batch_size": 8, "learning_rate": 0.003,
+                              "image_shape": [128, 128],
+                              "params": {"mosaic": 0.0, "nbs": 8, "warmup_epochs": 1, "optimizer": "AdamW",
+                                         "plots": False}},
+}
+
+
+@pytest.mark.parametrize("kind", ["segmentation", "instance_segmentation"])
+def test_paddlex_segmentation_train_evaluate_predict(http: httpx.Client, roots: Path, kind: str) -> None:
+    """Both segmentation project types: import -> split -> train -> evaluate -> predict (outlines drawn)."""
+    from tests.datagen import make_segmentation_images
+    from tests.paddlex_gen import seg_folder
+
+    folder = seg_folder(roots / f"px_{kind}", "semantic" if kind == "segmentation" else "instance")
+    did = ok(http, "POST", "/dataset", {"name": kind, "dataset_type": kind})["did"]
+    ok(http, "PUT", "/dataset", {"did": did, "path": str(folder)})
+    ds = until(lambda: (d := ok(http, "GET", "/dataset", {"did": did}))["dataset_status"] in (4, 5) and d)
+    assert ds["dataset_status"] == 4, ds
+    ok(http, "PUT", "/dataset/split", {"did": did, "val_split": 0.25, "test_split": 0})
+    details = ok(http, "GET", "/dataset/details", {"did": did})["details"]
+    first = details["train_files"][0]
+    assert details["file_info"][first].endswith(".png" if kind == "segmentation" else ".txt")
+    drawn = ok(http, "GET", "/file", {"path": str(Path(ds["attr"]["path"]) / first), "did": did})["img_data"]
+    assert Image.open(io.BytesIO(base64.b64decode(drawn))).size == (128, 128)
+    pid = ok(http, "POST", "/project", {"name": kind, "project_type": kind})["pid"]
+    ok(http, "PUT", "/workspace", {"struct": "project", "id": pid, "attr_dict": {"did": did}})
+    tid = ok(http, "POST", "/project/task", {"pid": pid, "train": SEG_TRAIN[kind]})["tid"]
+    ok(http, "POST", "/project/task/train", {"tid": tid})
+    done = until(lambda: (t := ok(http, "GET", "/project/task", {"tid": tid}))["task_status"] in (4, 10) and t)
+    assert done["task_status"] == 4, (done, ok(http, "GET", "/project/task/metrics", {"tid": tid, "type": "train"}))
+    ok(http, "POST", "/project/task/evaluate", {"tid": tid})
+    ev = until(lambda: (e := ok(http, "GET", "/project/task/evaluate", {"tid": tid}))["evaluate_status"] != 11 and e)
+    assert ev["evaluate_status"] == 5 and ev["result"]["metrics"], ev
+    image = image_bytes(make_segmentation_images(1, 128, 77, ("square", "triangle"))[0][0])
+    pred = ok(http, "POST", "/project/task/predict", {"tid": tid, "image_data": base64.b64encode(image).decode(),
+                                                     "score_thresh": 0.05})
+    assert Path(pred["path"]).is_file() and isinstance(pred["predictions"], list)
+    ok(http, "DELETE", "/project", {"pid": pid})
+    ok(http, "DELETE", "/dataset", {"did": did})
