@@ -181,6 +181,16 @@ def test_error_envelope(px: JsonClient, roots: Path, tmp_path: Path) -> None:
     for path in ("/etc/passwd", "../../etc/hosts", str(tmp_path / "ws" / ".." / "outside" / "x.txt"),
                  str(tmp_path / "ws" / "raysight.db"), str(tmp_path / "ws" / ".secrets" / "settings.json")):
         fail(px.get("/file", json={"path": path}))
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for clients")
+    link = tmp_path / "ws" / "dialects" / "paddlex" / "leak.txt"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(secret, link)
+    fail(px.get("/file", json={"path": str(link)}), "outside the workspace")
+    fail(px.get("/file", json={"path": "dialects/paddlex/leak.txt"}), "outside the workspace")
+    inside = tmp_path / "ws" / "dialects" / "paddlex" / "note.log"
+    inside.write_text("line one\nline two\n")
+    assert ok(px.get("/file", json={"path": str(inside)}))["lines"] == ["line one", "line two"]
     fail(px.get("/compat/paddlex/no/such/path"), "unknown path")
     fail(px.patch("/compat/paddlex/dataset", json={}), "")
     fail(px.patch("/dataset", json={}), "not allowed")

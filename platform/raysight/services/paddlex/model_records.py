@@ -9,6 +9,7 @@ from typing import Any
 
 from raysight.context import Platform
 from raysight.errors import Invalid
+from raysight.import_roots import resolve_server_path
 from raysight.services import models as core_models
 from raysight.services.paddlex import datasets, jobs, records
 from raysight.services.paddlex.enums import PretrainedModelStatus
@@ -28,12 +29,15 @@ def attr_of(ctx: Platform, rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _inside_workspace(ctx: Platform, raw: object, what: str) -> Path:
+    """An existing path inside the workspace, or under RAYSIGHT_IMPORT_ROOTS (where exports may be saved)."""
     if not isinstance(raw, str) or not raw.strip():
         raise Invalid(f"{what} is required")
     path = Path(raw).resolve()
-    if not path.is_relative_to(ctx.workspace.root) or not path.exists():
-        raise Invalid(f"{what} '{raw}' is not a model of this workspace")
-    return path
+    if path.is_relative_to(ctx.workspace.root):
+        if not path.exists():
+            raise Invalid(f"{what} '{raw}' does not exist")
+        return path
+    return resolve_server_path(ctx.settings, raw, what=what)
 
 
 def create(*, ctx: Platform, pid: str, tid: str, name: str, type: str, source_path: str | None = None,
