@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from raysight.context import Platform
-from raysight.errors import Conflict, Invalid
+from raysight.errors import Conflict, Invalid, NotFound
 from raysight.import_roots import resolve_server_path
 from raysight.services import evaluation, exports, pruning, tasks
 from raysight.services.paddlex import jobs, records
@@ -27,7 +27,13 @@ def _op(rec: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def _task(ctx: Platform, task_id: str | None) -> dict[str, Any] | None:
-    return tasks.get(ctx=ctx, task_id=task_id) if task_id else None
+    """The core task, None when there is none (or it was removed with its model)."""
+    if not task_id:
+        return None
+    try:
+        return tasks.get(ctx=ctx, task_id=task_id)
+    except NotFound:
+        return None
 
 
 def stage_of(ctx: Platform, rec: dict[str, Any]) -> TaskStatus | None:
