@@ -18,6 +18,7 @@ from raysight.api import create_app
 from raysight.context import Platform
 from raysight.plugins import load_plugins
 from raysight.settings import Settings, apply_process_env
+from tests.model_ops_helpers import Trained, train_resnet, train_yolo
 from tests.outside_plugin import make_outside_plugin
 from tests.postgres import DATABASE_BACKENDS, fresh_postgres_database
 
@@ -143,16 +144,14 @@ def http(server: str) -> Iterator[httpx.Client]:
 
 # -- tiny trained models for the model-operation tests (evaluate, export, prune) ------------------------------
 @pytest.fixture(scope="session")
-def trained_resnet_files(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def trained_resnet_files(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """A resnet18 trained in-process on generated shapes, with its dataset archive (tests/model_ops_helpers)."""
-    from tests.model_ops_helpers import train_resnet
 
     return train_resnet(tmp_path_factory.mktemp("trained_resnet"))
 
 
 @pytest.fixture(scope="session")
-def trained_yolo_files(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def trained_yolo_files(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """A YOLOv8n trained in-process on generated squares and circles, with its dataset archive."""
-    from tests.model_ops_helpers import train_yolo
 
     return train_yolo(tmp_path_factory.mktemp("trained_yolo"))

@@ -131,6 +131,7 @@ def test_prune_sensitivity_analysis_and_chart(client: TestClient, resnet: dict[s
     chart = client.get(found["chart"])
     assert chart.status_code == 200 and chart.headers["content-type"] == "image/png"
     assert chart.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert client.post(f"/models/{mid}/operations/{task['task_id']}/cancel").status_code == 409  # ended
 
 
 def test_model_operation_errors_are_native(client: TestClient, resnet: dict[str, Any]) -> None:

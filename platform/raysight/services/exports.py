@@ -69,7 +69,8 @@ def export_model(*, ctx: Platform, model_id: str, fmt: ExportFormat, data: EvalD
 def start(*, ctx: Platform, model_id: str, fmt: str, dataset_id: str | None = None, version: str | None = None,
           split: str | None = None) -> dict[str, Any]:
     """Start exporting a model; returns the task record. Calibration and the int8 accuracy use the given
-    dataset version (default: the one the model was trained on); without one, int8 is dynamic."""
+    dataset version (default: the one the model was trained on); without one, int8 is dynamic. Call it
+    from a running event loop (an async route): the work runs in a thread in its background."""
     export_format = check_format(fmt)
     model, _ref = model_and_ref(ctx, model_id)
     backend_for(ctx, model, Operation.EXPORT)

@@ -36,7 +36,10 @@ def backend_for(ctx: Platform, model: dict[str, Any], operation: Operation) -> B
 
 
 def model_and_ref(ctx: Platform, model_id: str) -> tuple[dict[str, Any], ModelRef]:
-    return models.get(ctx=ctx, model_id=model_id), models.model_ref(ctx=ctx, model_id=model_id)
+    """The model record with its `params` (model_name, imgsz, version: not in the public record) and the
+    reference a family loads it from."""
+    ref = models.model_ref(ctx=ctx, model_id=model_id)
+    return {**models.get(ctx=ctx, model_id=model_id), "params": dict(ref.params)}, ref
 
 
 def eval_data(ctx: Platform, model: dict[str, Any], *, dataset_id: str | None = None, version: str | None = None,
@@ -46,7 +49,8 @@ def eval_data(ctx: Platform, model: dict[str, Any], *, dataset_id: str | None = 
     dataset_id = dataset_id or model.get("dataset_id")
     if not dataset_id:
         raise Invalid(f"model '{model['model_id']}' names no dataset: give dataset_id (and version)")
-    version = version or str((model.get("params") or {}).get("version") or "v1")
+    params = model.get("params") or models.model_ref(ctx=ctx, model_id=model["model_id"]).params
+    version = version or str(params.get("version") or "v1")
     try:
         info = datasets.get_version(ctx=ctx, dataset_id=dataset_id, version=version)
     except Conflict as exc:

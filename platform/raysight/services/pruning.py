@@ -64,7 +64,7 @@ def start_analysis(*, ctx: Platform, model_id: str, ratios: list[float] | None =
                    groups: list[str] | None = None, dataset_id: str | None = None, version: str | None = None,
                    split: str | None = None) -> dict[str, Any]:
     """Start a sensitivity analysis; returns the task record. Its result: the Sensitivity table,
-    ``chart`` (URL of the PNG) and ``chart_path``."""
+    ``chart`` (URL of the PNG) and ``chart_path``. Call it from a running event loop (an async route)."""
     model, ref = model_and_ref(ctx, model_id)
     backend = _prunable(ctx, model)
     chosen_groups = _groups(backend, groups)
@@ -132,8 +132,8 @@ def _wait(ctx: Platform, job_id: str, progress: Progress) -> dict[str, Any]:
 
 
 def prune_model(*, ctx: Platform, model_id: str, ratio: float, groups: list[str] | None, epochs: int,
-                data: EvalData, task_id: str, progress: Progress, params: dict[str, Any] | None = None
-                ) -> dict[str, Any]:
+                data: EvalData, task_id: str, progress: Progress, params: dict[str, Any] | None = None,
+                batch: int = -1) -> dict[str, Any]:
     """Prune, register, fine-tune (a training job) and measure: blocking, call it from a thread."""
     parent, ref = model_and_ref(ctx, model_id)
     backend = _prunable(ctx, parent)
@@ -147,6 +147,7 @@ def prune_model(*, ctx: Platform, model_id: str, ratio: float, groups: list[str]
     progress(0.2)
     imgsz = int((parent.get("params") or {}).get("imgsz") or 640)
     job = training.create_job(ctx=ctx, dataset_id=data.dataset_id, version=data.version, epochs=epochs, imgsz=imgsz,
+                              batch=batch, model_name=(parent.get("params") or {}).get("model_name"),
                               base_model_id=pruned_model["model_id"],
                               params={**(params or {}), "pruned_from": model_id, "prune_ratio": ratio})
     ended = _wait(ctx, job["job_id"], progress)
@@ -165,9 +166,10 @@ def prune_model(*, ctx: Platform, model_id: str, ratio: float, groups: list[str]
 
 
 def start_prune(*, ctx: Platform, model_id: str, ratio: float, groups: list[str] | None = None, epochs: int = 5,
-                dataset_id: str | None = None, version: str | None = None, split: str | None = None,
+                batch: int = -1, dataset_id: str | None = None, version: str | None = None, split: str | None = None,
                 params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Start pruning a model at `ratio` and fine-tuning it for `epochs`; returns the task record."""
+    """Start pruning a model at `ratio` and fine-tuning it for `epochs` (batch -1: the family's automatic
+    size); returns the task record. Call it from a running event loop (an async route)."""
     model, _ref = model_and_ref(ctx, model_id)
     backend = _prunable(ctx, model)
     backend_for(ctx, model, Operation.TRAIN)
@@ -175,14 +177,16 @@ def start_prune(*, ctx: Platform, model_id: str, ratio: float, groups: list[str]
     ratio = _ratios([ratio])[0]
     if isinstance(epochs, bool) or not isinstance(epochs, int) or not 1 <= epochs <= 10_000:
         raise Invalid("epochs must be an integer between 1 and 10000")
+    if isinstance(batch, bool) or not isinstance(batch, int) or not (batch == -1 or 1 <= batch <= 4096):
+        raise Invalid("batch must be -1 (automatic) or an integer between 1 and 4096")
     data = eval_data(ctx, model, dataset_id=dataset_id, version=version, split=split)
 
     def job(task_id: str, progress: Progress) -> dict[str, Any]:
         return prune_model(ctx=ctx, model_id=model_id, ratio=ratio, groups=chosen_groups, epochs=epochs, data=data,
-                           task_id=task_id, progress=progress, params=params)
+                           task_id=task_id, progress=progress, params=params, batch=batch)
 
-    task_params = {"ratio": ratio, "groups": chosen_groups, "epochs": epochs, "dataset_id": data.dataset_id,
-                   "version": data.version, "split": data.split}
+    task_params = {"ratio": ratio, "groups": chosen_groups, "epochs": epochs, "batch": batch,
+                   "dataset_id": data.dataset_id, "version": data.version, "split": data.split}
     return launch(ctx=ctx, kind=PRUNE, model_id=model_id, params=task_params, job=job)
 
 

@@ -49,6 +49,7 @@ class PruneRequest(DataChoice):
     ratio: float = Field(gt=0, lt=1, description="share of the groups' channels removed")
     groups: list[str] | None = None
     epochs: int = Field(default=5, ge=1, le=10_000, description="fine-tuning epochs (a training job)")
+    batch: int = Field(default=-1, ge=-1, le=4096, description="fine-tuning batch (-1: automatic)")
 
 
 class TaskInfo(BaseModel):
@@ -152,7 +153,7 @@ def get_prune_analysis(model_id: str, task_id: str, ctx: Platform = Depends(plat
 async def prune(model_id: str, body: PruneRequest, ctx: Platform = Depends(platform)) -> dict[str, Any]:
     """Start pruning at `ratio` and fine-tuning as a training job; the result names the new model."""
     return pruning.start_prune(ctx=ctx, model_id=model_id, ratio=body.ratio, groups=body.groups, epochs=body.epochs,
-                               dataset_id=body.dataset_id, version=body.version, split=body.split)
+                               batch=body.batch, dataset_id=body.dataset_id, version=body.version, split=body.split)
 
 
 @router.get("/models/{model_id}/prune/{task_id}", response_model=TaskInfo)
