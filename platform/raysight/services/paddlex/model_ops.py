@@ -261,7 +261,7 @@ def start_prune_training(*, ctx: Platform, rec: dict[str, Any], eval_metric_loss
     train = rec["attrs"].get("train") or parent["attrs"].get("train") or {}
     params = dict(train.get("params") or {})
     task = pruning.start_prune(ctx=ctx, model_id=model_id, ratio=ratio, epochs=int(train.get("num_epochs", 5)),
-                               params=params or None)
+                               batch=int(train.get("batch_size", -1)), params=params or None)
     records.update(ctx=ctx, kind="task", code=rec["id"],
                    attrs={"prune_run": {"task_id": task["task_id"], "ratio": ratio, "model_id": model_id}})
     return {"ratio": ratio}
