@@ -149,6 +149,10 @@ def _flow(http: httpx.Client, roots: Path, kind: str) -> None:
         plog = until(lambda: (p := ok(http, "GET", "/project/task/metrics", {"tid": ptid, "type": "prune"})[
             "prune_log"])["status"] in ("completed", "failed") and p)
         assert plog["status"] == "completed", plog
+        assert plog["result"]["params_after"] < plog["result"]["params_before"], plog
+        assert plog["result"]["metric"]["fine_tuned"] is not None, plog
+        pruned = ok(http, "GET", "/project/task", {"tid": ptid})
+        assert pruned["task_status"] == 4 and pruned["attr"]["parent_id"] == tid, pruned  # XTRAINDONE
 
     # model records
     pmid = ok(http, "POST", "/model", {"pid": pid, "tid": tid, "name": "mine", "type": "pretrained"})["pmid"]

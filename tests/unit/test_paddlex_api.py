@@ -124,7 +124,8 @@ def test_detection_dataset_import_split_details_project_task(px: JsonClient, roo
     tasks = ok(px.get("/project/task", json={"pid": pid}))["tasks"]
     assert [t["id"] for t in tasks] == [tid] and tasks[0]["pid"] == pid
     assert ok(px.get("/project", json={"id": pid}))["attr"]["tasks"] == [1]
-    assert ok(px.get("/workspace"))["dirname"]
+    whole = ok(px.get("/workspace"))
+    assert whole["dirname"] and list(whole["workspace"]["tasks"]) == [tid] and did in whole["workspace"]["datasets"]
     # native extension routes
     assert px.get("/projects").json()["projects"][0]["id"] == pid
     assert px.get(f"/projects/{pid}").json()["tasks"][0]["id"] == tid

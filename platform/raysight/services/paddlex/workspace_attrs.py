@@ -26,7 +26,7 @@ def _attrs(ctx: Platform, struct: str, code: object) -> dict[str, Any]:
 def get(*, ctx: Platform, struct: object, code: object, attr_list: object) -> dict[str, Any]:
     """{"dirname"} without arguments; else {"attr": {name: value}} for the asked attributes."""
     if struct is None and code is None:
-        return {"dirname": str(ctx.workspace.dialect_dir("paddlex"))}
+        return {"dirname": str(ctx.workspace.dialect_dir("paddlex")), "workspace": summary(ctx)}
     if struct not in STRUCTS:
         raise Invalid(f"struct must be one of {list(STRUCTS)}")
     found = _attrs(ctx, str(struct), code)
@@ -57,3 +57,17 @@ def put(*, ctx: Platform, struct: object, code: object, attr_dict: object) -> No
     fields = {k: str(v) for k, v in attr_dict.items() if k in EDITABLE}
     if fields:
         records.update(ctx=ctx, kind=kind, code=rec["id"], **fields)
+
+
+def summary(ctx: Platform) -> dict[str, Any]:
+    """The Workspace structure of paddlex-status-codes.md: version, path and id -> record maps."""
+    from raysight import __version__
+
+    def recs(kind: str) -> dict[str, Any]:
+        return {r["id"]: {"id": r["id"], "name": r["name"], "desc": r["desc"], "type": r["type"],
+                          "create_time": r["create_time"], **({"pid": r["parent"]} if kind == "task" else {})}
+                for r in records.list_of(ctx=ctx, kind=kind)}
+
+    return {"version": __version__, "path": str(ctx.workspace.dialect_dir("paddlex")), "datasets": recs("dataset"),
+            "projects": recs("project"), "tasks": recs("task"), "pretrained_models": recs("pretrained"),
+            "exported_models": recs("exported")}
