@@ -7,7 +7,16 @@ from fastapi import APIRouter
 
 def routers() -> list[APIRouter]:
     from raysight.api.native import (
-        annotation, datasets, files, infer, logs, model_ops, models, projects, system, train,
+        annotation,
+        datasets,
+        files,
+        infer,
+        logs,
+        model_ops,
+        models,
+        projects,
+        system,
+        train,
     )
 
     return [
