@@ -26,7 +26,8 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     app = FastAPI(
         title="raysight",
         version=__version__,
-        description="Self-hosted vision model platform: the native API plus the imgseg and filerec dialects.",
+        description=("Self-hosted vision model platform: the native API plus the imgseg, filerec, PaddleX and "
+                     "AutoSele dialects."),
     )
     app.state.platform = platform
     app.add_middleware(BodyLimitMiddleware)  # innermost: a request without the key never gets its body read
@@ -35,7 +36,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     app.add_middleware(RequestMetricsMiddleware)  # outermost: counts 401s and 404s too
     app.add_exception_handler(RaysightError, native_error)
     app.add_exception_handler(Exception, native_error)
-    mounted = [("", router) for router in native.routers()]
+    mounted = [("", router) for router in [*native.routers(), *compat.root_routers()]]
     for name, router in compat.routers():
         mounted += [(f"/compat/{name}", router), ("", router)]
     for prefix, router in mounted:

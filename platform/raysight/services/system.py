@@ -6,6 +6,7 @@ from typing import Any
 
 from raysight import __version__
 from raysight.context import Platform
+from raysight.errors import Unavailable
 
 
 def health(*, ctx: Platform) -> dict[str, Any]:
@@ -43,3 +44,25 @@ def health(*, ctx: Platform) -> dict[str, Any]:
 
 def plugins(*, ctx: Platform) -> dict[str, Any]:
     return {"plugins": ctx.plugins.describe(), "errors": ctx.plugins.errors}
+
+
+def cluster_resources(*, ctx: Platform) -> dict[str, float]:
+    """The Ray cluster's logical resources ({"CPU": 8.0, "GPU": 1.0, ...}) through the Cluster port;
+    {} when the app runs without Ray."""
+    if ctx.cluster is None:
+        return {}
+    try:
+        return {str(k): float(v) for k, v in ctx.cluster.resources().items()}
+    except Exception:  # the cluster is a fact to report, never a reason to fail the request
+        return {}
+
+
+def list_gpus(*, ctx: Platform) -> list[dict[str, Any]]:
+    """[{node, index, name, memory_total_mb, memory_used_mb, memory_free_mb}, ...] for every GPU of
+    every live node; memory fields are None where the node cannot report them."""
+    if ctx.cluster is None:
+        return []
+    try:
+        return list(ctx.cluster.gpus())
+    except Exception as exc:  # the cluster is the source; say it could not be asked
+        raise Unavailable(f"the cluster's GPUs could not be listed: {type(exc).__name__}: {exc}") from exc

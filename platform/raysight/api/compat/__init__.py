@@ -5,7 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 
-def routers() -> list[tuple[str, APIRouter]]:
-    from raysight.api.compat import autosele, filerec, imgseg
+def root_routers() -> list[APIRouter]:
+    """Routers mounted only at the root, before the dialects: paths two dialects share (compat/shared.py)."""
+    from raysight.api.compat import shared
 
-    return [("imgseg", imgseg.router), ("filerec", filerec.router), ("autosele", autosele.router)]
+    return [shared.router]
+
+
+def routers() -> list[tuple[str, APIRouter]]:
+    from raysight.api.compat import autosele, filerec, imgseg, paddlex
+
+    return [("imgseg", imgseg.router), ("filerec", filerec.router), ("paddlex", paddlex.router),
+            ("autosele", autosele.router)]

@@ -37,6 +37,11 @@ def dialect_renderer(path: str) -> Callable[[Request, Exception], Response] | No
     routes), None for the native API."""
     from raysight.api import compat
 
+    for router in compat.root_routers():
+        for route in leaf_routes(router.routes):
+            render = getattr(route, "render_error", None)
+            if render is not None and route.path_regex.match(path):
+                return render
     for name, router in compat.routers():
         prefix = f"/compat/{name}"
         mounted = path.startswith(prefix + "/")

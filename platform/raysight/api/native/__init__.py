@@ -15,6 +15,7 @@ def routers() -> list[APIRouter]:
         logs,
         model_ops,
         models,
+        projects,
         selection,
         system,
         train,
@@ -32,4 +33,5 @@ def routers() -> list[APIRouter]:
         files.router,
         selection.router,
         dataops.router,
+        projects.router,
     ]

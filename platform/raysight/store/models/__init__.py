@@ -5,6 +5,7 @@ from raysight.store.models.autosele import AutoseleData, AutoseleNetwork, Autose
 from raysight.store.models.base import Base
 from raysight.store.models.dataset import Dataset, DatasetVersion
 from raysight.store.models.model import Model
+from raysight.store.models.paddlex import PaddlexRecord
 from raysight.store.models.task import Task
 from raysight.store.models.training import TrainJob
 
@@ -15,6 +16,7 @@ __all__ = [
     "Dataset",
     "DatasetVersion",
     "Model",
+    "PaddlexRecord",
     "Task",
     "TrainJob",
     "AutoseleData",
