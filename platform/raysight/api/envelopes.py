@@ -3,15 +3,17 @@ envelope through `dialect_route_class`, the one place where that dialect maps er
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from raysight.errors import RaysightError, TooLarge
+from raysight.errors import Invalid, RaysightError, TooLarge
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +38,25 @@ async def native_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "internal server error"}, status_code=500)
 
 
-def dialect_route_class(render: ErrorRenderer) -> type[APIRoute]:
+def dialect_route_class(render: ErrorRenderer, *, wrong_method_in_envelope: bool = False) -> type[APIRoute]:
     """An APIRoute whose handler turns every error (domain, validation, HTTP, unexpected) into
-    `render(request, exc)`, so a dialect's clients only ever see that dialect's envelope."""
+    `render(request, exc)`, so a dialect's clients only ever see that dialect's envelope.
+
+    `wrong_method_in_envelope`: a request with a method the route does not take is answered by
+    `render(request, HTTPException(405))` with an Allow header too (Starlette answers that before the
+    route's handler runs, so the handler alone would not see it)."""
 
     class DialectRoute(APIRoute):
         # middlewares (body limit, cross-site checks) answer this route's errors through it too
         render_error = staticmethod(render)
+
+        async def handle(self, scope: Any, receive: Any, send: Any) -> None:
+            if wrong_method_in_envelope and self.methods and scope["method"] not in self.methods:
+                response = render(Request(scope, receive), HTTPException(status_code=405))
+                response.headers["Allow"] = ", ".join(sorted(self.methods))
+                await response(scope, receive, send)
+                return
+            await super().handle(scope, receive, send)
 
         def get_route_handler(self) -> Callable:  # type: ignore[type-arg]
             handler = super().get_route_handler()
@@ -82,4 +96,27 @@ def message_of(exc: Exception) -> str:
     return "internal server error"
 
 
-__all__ = ["TooLarge", "dialect_route_class", "http_status_of", "message_of", "native_error"]
+__all__ = ["TooLarge", "dialect_route_class", "request_arguments", "http_status_of", "message_of", "native_error"]
+
+
+async def request_arguments(request: Request, *, query: dict[str, Any] | None = None,
+                            forms: bool = True) -> dict[str, Any]:
+    """A dialect request's arguments: the query string (`query`: as the dialect already read it) merged
+    with form fields (when `forms`) or a JSON object body; the body wins. Dialect clients send them
+    either way, on GET and DELETE as well as POST."""
+    found: dict[str, Any] = dict(request.query_params) if query is None else dict(query)
+    ctype = request.headers.get("content-type", "")
+    if forms and ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        form = await request.form()
+        found.update({k: v for k, v in form.items() if isinstance(v, str)})
+        return found
+    raw = await request.body()
+    if raw.strip():
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise Invalid("the body is not valid JSON") from exc
+        if not isinstance(data, dict):
+            raise Invalid("the body must be a JSON object")
+        found.update(data)
+    return found

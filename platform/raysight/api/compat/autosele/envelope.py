@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import HTTPException, Request, Response
+from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -60,14 +60,4 @@ def render(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"errno": code, "data": None, "message": message})
 
 
-class AutoseleRoute(dialect_route_class(render)):  # type: ignore[misc]
-    """Also answers a wrong method on an AutoSele path in the envelope (Starlette answers that before
-    the route's handler runs, so the dialect route class alone would not see it)."""
-
-    async def handle(self, scope: Any, receive: Any, send: Any) -> None:
-        if self.methods and scope["method"] not in self.methods:
-            response: Response = render(Request(scope, receive), HTTPException(status_code=405))
-            response.headers["Allow"] = ", ".join(sorted(self.methods))
-            await response(scope, receive, send)
-            return
-        await super().handle(scope, receive, send)
+AutoseleRoute = dialect_route_class(render, wrong_method_in_envelope=True)

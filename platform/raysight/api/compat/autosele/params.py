@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import Request
 
+from raysight.api.envelopes import request_arguments
 from raysight.errors import Invalid
 
 
@@ -116,19 +117,4 @@ class Params(dict[str, Any]):
 
 async def read_params(request: Request) -> Params:
     """Query parameters merged with a JSON object body or form fields (the body wins)."""
-    found = Params(request.query_params)
-    ctype = request.headers.get("content-type", "")
-    if ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-        form = await request.form()
-        found.update({k: v for k, v in form.items() if isinstance(v, str)})
-        return found
-    raw = await request.body()
-    if raw.strip():
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise Invalid("the body is not valid JSON") from exc
-        if not isinstance(data, dict):
-            raise Invalid("the body must be a JSON object")
-        found.update(data)
-    return found
+    return Params(await request_arguments(request))

@@ -9,15 +9,14 @@ path, 1099 unexpected server error.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from fastapi import HTTPException, Request, Response
+from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from raysight.api.envelopes import dialect_route_class, message_of, validation_message
+from raysight.api.envelopes import dialect_route_class, message_of, request_arguments, validation_message
 from raysight.errors import Conflict, Invalid, NotFound, RaysightError, Timeout, TooLarge, Unavailable, Unprocessable
 
 SUCCESS = "1000"
@@ -56,37 +55,12 @@ def render(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"message": message, "error_code": code})
 
 
-class FilerecRoute(dialect_route_class(render)):  # type: ignore[misc]
-    """Also answers a wrong method on a filerec path in the envelope (Starlette answers that before
-    the route's handler runs, so the dialect route class alone would not see it)."""
-
-    async def handle(self, scope: Any, receive: Any, send: Any) -> None:
-        if self.methods and scope["method"] not in self.methods:
-            response: Response = render(Request(scope, receive), HTTPException(status_code=405))
-            response.headers["Allow"] = ", ".join(sorted(self.methods))
-            await response(scope, receive, send)
-            return
-        await super().handle(scope, receive, send)
+FilerecRoute = dialect_route_class(render, wrong_method_in_envelope=True)
 
 
 # -- reading inputs --------------------------------------------------------------------------------
 async def inputs(request: Request) -> dict[str, Any]:
     """Query parameters merged with a JSON object body or form fields (the body wins): clients of
     this API send ids either way, on GET as well as POST."""
-    found: dict[str, Any] = dict(request.query_params)
-    ctype = request.headers.get("content-type", "")
-    if ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-        form = await request.form()
-        found.update({k: v for k, v in form.items() if isinstance(v, str)})
-        return found
-    raw = await request.body()
-    if raw.strip():
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise Invalid("the body is not valid JSON") from exc
-        if not isinstance(data, dict):
-            raise Invalid("the body must be a JSON object")
-        found.update(data)
-    return found
+    return await request_arguments(request)
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import HTTPException, Request, Response
+from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from raysight.api.envelopes import dialect_route_class, message_of, validation_message
-from raysight.errors import Invalid
+from raysight.api.envelopes import dialect_route_class, message_of, request_arguments, validation_message
 
 
 def ok(**fields: Any) -> JSONResponse:
@@ -34,16 +33,7 @@ def render(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"status": -1, "message": message})
 
 
-class PaddlexRoute(dialect_route_class(render)):  # type: ignore[misc]
-    """Also answers a wrong method in the envelope (Starlette answers that before the handler runs)."""
-
-    async def handle(self, scope: Any, receive: Any, send: Any) -> None:
-        if self.methods and scope["method"] not in self.methods:
-            response: Response = render(Request(scope, receive), HTTPException(status_code=405))
-            response.headers["Allow"] = ", ".join(sorted(self.methods))
-            await response(scope, receive, send)
-            return
-        await super().handle(scope, receive, send)
+PaddlexRoute = dialect_route_class(render, wrong_method_in_envelope=True)
 
 
 def _query_value(text: str) -> Any:
@@ -58,14 +48,5 @@ def _query_value(text: str) -> Any:
 async def inputs(request: Request) -> dict[str, Any]:
     """Query parameters merged with the JSON object body (the body wins): the PaddleX client sends its
     arguments as JSON bodies on GET and DELETE as well."""
-    found: dict[str, Any] = {k: _query_value(v) for k, v in request.query_params.items()}
-    raw = await request.body()
-    if raw.strip():
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise Invalid("the body is not valid JSON") from exc
-        if not isinstance(data, dict):
-            raise Invalid("the body must be a JSON object")
-        found.update(data)
-    return found
+    query = {k: _query_value(v) for k, v in request.query_params.items()}
+    return await request_arguments(request, query=query, forms=False)
