@@ -16,6 +16,7 @@ imports only this module from raysight::
 - model operations (raysight.model_ops): `EvalData`, `EvalOptions`, `EvalReport`, `ClassMetrics`,
   `ExportFormat`, `ExportResult`, `Progress`, and the optional `Prunable` protocol with `Sensitivity` and
   `PruneResult`;
+- export: `quantize_int8` (an exported ONNX model to int8 with onnxruntime, static or dynamic);
 - training: `TrainSession` (the job's TrainContext, logs, epoch reports, checkpoints, worker and device
   information, data-parallel helpers) and `TrainResult`, what the train loop returns on the chief worker.
 
@@ -50,6 +51,7 @@ from raysight.model_ops import (
     Sensitivity,
 )
 from raysight.model_ops import Progress as Progress
+from raysight.onnx_int8 import quantize_int8
 from raysight.train_result import TrainResult
 from raysight.training.worker import TrainSession
 from raysight.weights_io import load_tensors, meta_shapes, mismatches, require_fit, tensor_dict
@@ -59,5 +61,5 @@ __all__ = [
     "ExportFormat", "ExportResult", "Invalid", "InvalidWeights", "ModelRef", "NotFound", "Operation",
     "PredictOptions", "Progress", "Prunable", "PruneResult", "RaysightError", "RunOp", "Sensitivity",
     "TaskType", "TrainContext", "TrainResult", "TrainSession", "Unavailable", "WeightsInfo", "WeightsMissing",
-    "hookimpl", "load_tensors", "meta_shapes", "mismatches", "require_fit", "rle", "tensor_dict",
+    "hookimpl", "load_tensors", "meta_shapes", "mismatches", "quantize_int8", "require_fit", "rle", "tensor_dict",
 ]

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from raysight.plugin import EvalData, ExportFormat, ExportResult, ModelRef, Progress
+from raysight.plugin import EvalData, ExportFormat, ExportResult, ModelRef, Progress, quantize_int8
 
 OPSET = 17
 TOLERANCE = 1e-3  # max |logit difference| between PyTorch and the float ONNX file
@@ -60,43 +60,6 @@ def parity(net: Any, path: Path, x: np.ndarray) -> dict[str, Any]:
             "top1_agreement": float((expected.argmax(1) == got.argmax(1)).mean())}
 
 
-class _Calibration:
-    """onnxruntime's CalibrationDataReader over preprocessed images, one per call."""
-
-    def __init__(self, x: np.ndarray, input_name: str) -> None:
-        self.rows = iter([{input_name: x[i:i + 1]} for i in range(len(x))])
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        return next(self.rows, None)
-
-
-def quantize(float_path: Path, out: Path, calibration: np.ndarray | None) -> dict[str, Any]:
-    """int8 `out` from `float_path`: static with `calibration` images where possible, else dynamic."""
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    prepared = out.with_suffix(".pre.onnx")
-    try:
-        quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
-    except Exception:
-        prepared = float_path
-    reason = "no calibration images"
-    if calibration is not None and len(calibration):
-        try:
-            quantize_static(str(prepared), str(out), _Calibration(calibration, "images"),
-                            quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-                            weight_type=QuantType.QInt8)
-            return {"mode": "static", "calibration_images": int(len(calibration)), "format": "QDQ",
-                    "weights": "int8 per channel", "activations": "uint8"}
-        except Exception as exc:  # an op static quantization cannot handle: fall back, and say why
-            reason = f"static quantization failed: {str(exc)[:200]}"
-        finally:
-            if prepared != float_path:
-                prepared.unlink(missing_ok=True)
-    quantize_dynamic(str(float_path), str(out), weight_type=QuantType.QInt8)
-    return {"mode": "dynamic", "weights": "int8", "reason": reason}
-
-
 def export(ref: ModelRef, *, fmt: ExportFormat, output_dir: Path, calibration: EvalData | None = None,
            progress: Progress | None = None) -> ExportResult:
     """Backend.export for ResNet: `model.onnx` or `model_int8.onnx` under `output_dir`."""
@@ -116,7 +79,7 @@ def export(ref: ModelRef, *, fmt: ExportFormat, output_dir: Path, calibration: E
                             opset=OPSET)
     out = output_dir / "model_int8.onnx"
     images = _sample(calibration, loaded.imgsz, CALIBRATION_IMAGES) if calibration is not None else None
-    how = quantize(float_path, out, images)
+    how = quantize_int8(float_path, out, images, pre_process=True)
     float_path.unlink(missing_ok=True)
     if progress:
         progress(0.9)

@@ -28,6 +28,7 @@ from raysight.plugin import (
     ModelRef,
     NotFound,
     Progress,
+    quantize_int8,
 )
 from raysight_semseg.data import confusion, pairs, preprocess, read_pair, resize_mask, scores
 
@@ -149,7 +150,7 @@ def export(ref: ModelRef, *, fmt: ExportFormat, output_dir: Path, calibration: E
         return ExportResult(path=str(target), format=str(fmt), size_bytes=target.stat().st_size,
                             source_size_bytes=source.stat().st_size, parity=parity, input_shape=shape, opset=OPSET)
     out = output_dir / "model_int8.onnx"
-    how = quantize(target, out, calibration_batch(calibration, loaded.imgsz))
+    how = quantize_int8(target, out, calibration_batch(calibration, loaded.imgsz), op_types=("Conv",))
     target.unlink(missing_ok=True)
     if progress:
         progress(1.0)
@@ -169,29 +170,3 @@ def calibration_batch(data: EvalData | None, imgsz: int, limit: int = CALIBRATIO
     return preprocess([read_pair(*pair)[0] for pair in items[::step][:limit]], imgsz)
 
 
-class _Rows:
-    def __init__(self, x: np.ndarray, name: str) -> None:
-        self.rows = iter([{name: x[i:i + 1]} for i in range(len(x))])
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        return next(self.rows, None)
-
-
-def quantize(float_path: Path, out: Path, calibration: np.ndarray | None) -> dict[str, Any]:
-    """int8 `out`: static QDQ on the convolutions with calibration images, else dynamic (weights only)."""
-    import onnx
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
-
-    reason = "no calibration images"
-    if calibration is not None and len(calibration):
-        name = onnx.load(str(float_path), load_external_data=False).graph.input[0].name
-        try:
-            quantize_static(str(float_path), str(out), _Rows(calibration, name), quant_format=QuantFormat.QDQ,
-                            per_channel=True, op_types_to_quantize=["Conv"], activation_type=QuantType.QUInt8,
-                            weight_type=QuantType.QInt8)
-            return {"mode": "static", "calibration_images": int(len(calibration)), "format": "QDQ",
-                    "quantized_ops": ["Conv"], "weights": "int8 per channel", "activations": "uint8"}
-        except Exception as exc:
-            reason = f"static quantization failed: {str(exc)[:200]}"
-    quantize_dynamic(str(float_path), str(out), weight_type=QuantType.QInt8)
-    return {"mode": "dynamic", "weights": "int8", "reason": reason}

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from raysight.plugin import EvalData, ExportFormat, ExportResult, ModelRef, Progress
+from raysight.plugin import EvalData, ExportFormat, ExportResult, ModelRef, Progress, quantize_int8
 
 OPSET = 17
 TOLERANCE = 1e-3  # max |difference| of the raw head output, relative to its largest magnitude
@@ -82,48 +82,6 @@ def parity(model: Any, path: Path, x: np.ndarray) -> dict[str, Any]:
             "ok": diff / scale <= TOLERANCE}
 
 
-class _Calibration:
-    def __init__(self, x: np.ndarray, input_name: str) -> None:
-        self.rows = iter([{input_name: x[i:i + 1]} for i in range(len(x))])
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        return next(self.rows, None)
-
-
-def _copy_metadata(source: Path, target: Path) -> None:
-    """ultralytics reads names, stride and imgsz from the file's metadata_props."""
-    import onnx
-
-    src = onnx.load(str(source), load_external_data=False)
-    dst = onnx.load(str(target))
-    del dst.metadata_props[:]
-    for prop in src.metadata_props:
-        dst.metadata_props.add(key=prop.key, value=prop.value)
-    onnx.save(dst, str(target))
-
-
-def quantize(float_path: Path, out: Path, calibration: np.ndarray | None) -> dict[str, Any]:
-    """int8 `out` from `float_path`: static (convolutions, QDQ) with calibration images, else dynamic."""
-    import onnx
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
-
-    reason = "no calibration images"
-    if calibration is not None and len(calibration):
-        name = onnx.load(str(float_path), load_external_data=False).graph.input[0].name
-        try:
-            quantize_static(str(float_path), str(out), _Calibration(calibration, name), quant_format=QuantFormat.QDQ,
-                            per_channel=True, op_types_to_quantize=["Conv"], activation_type=QuantType.QUInt8,
-                            weight_type=QuantType.QInt8)
-            _copy_metadata(float_path, out)
-            return {"mode": "static", "calibration_images": int(len(calibration)), "format": "QDQ",
-                    "quantized_ops": ["Conv"], "weights": "int8 per channel", "activations": "uint8"}
-        except Exception as exc:
-            reason = f"static quantization failed: {str(exc)[:200]}"
-    quantize_dynamic(str(float_path), str(out), weight_type=QuantType.QInt8)
-    _copy_metadata(float_path, out)
-    return {"mode": "dynamic", "weights": "int8", "reason": reason}
-
-
 def export(ref: ModelRef, *, fmt: ExportFormat, output_dir: Path, calibration: EvalData | None = None,
            progress: Progress | None = None) -> ExportResult:
     """Backend.export for YOLO: `model.onnx` or `model_int8.onnx` under `output_dir`."""
@@ -157,3 +115,8 @@ def export(ref: ModelRef, *, fmt: ExportFormat, output_dir: Path, calibration: E
     return ExportResult(path=str(out), format=str(fmt), size_bytes=out.stat().st_size, source_size_bytes=source,
                         parity={"float_onnx": check}, quantization=how, input_shape=[1, 3, imgsz, imgsz],
                         opset=OPSET)
+
+
+def quantize(float_path: Path, out: Path, calibration: np.ndarray | None) -> dict[str, Any]:
+    """int8 `out`: static on the convolutions (ultralytics' metadata kept), else dynamic."""
+    return quantize_int8(float_path, out, calibration, op_types=("Conv",), keep_metadata=True)
