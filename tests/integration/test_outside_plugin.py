@@ -58,7 +58,7 @@ def test_configuration_makes_imgseg_read_text_with_the_plugins_engine(http: http
     from tests.imgseg_gen import screenshot
 
     image, widgets = screenshot()
-    handles = {name: serve.get_deployment_handle(name, app_name="raysight") for name in ("ocr", "toy_ocr")}
+    handles = {name: serve.get_deployment_handle(name, app_name="raysight") for name in ("ocr", "toy_ocr", "resnet")}
     for preference, engine in (("read_text=toy_ocr", "toy-ocr"), ("", "rapidocr")):
         ctx = Platform.create(Settings(workspace=serve_workspace, capability_providers=preference), migrate=False)
         ctx.predictor = ServePredictor(handles)

@@ -26,7 +26,7 @@ def test_chunked_body_over_the_image_limit_is_cut_short(server: str) -> None:
     def body() -> Iterator[bytes]:
         nonlocal sent
         yield b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\n"
-        for _ in range(400):  # 100 MB if nobody stops it; the image limit is 20 MB
+        for _ in range(1600):  # 400 MB if nobody stops it; the image limit is 20 MB
             sent += 256 * 1024
             yield b"\0" * (256 * 1024)
         yield b"\r\n--b--\r\n"
@@ -38,4 +38,6 @@ def test_chunked_body_over_the_image_limit_is_cut_short(server: str) -> None:
         r = None
     if r is not None:
         assert r.status_code == 413 and "RAYSIGHT_MAX_IMAGE_MB" in r.json()["detail"]
-    assert sent < 100 * 1024 * 1024
+    # the 413 goes out at 20 MB; Serve's proxy closes the connection some tens of MB later (80-95 MB
+    # seen), never after reading the whole body
+    assert sent < 200 * 1024 * 1024
