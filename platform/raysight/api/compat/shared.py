@@ -46,7 +46,7 @@ def both_model_lists(ctx: Platform) -> dict[str, Any]:
 
 
 @router.get("/model")
-async def model(request: Request, ctx: Platform = Depends(platform)) -> JSONResponse:
+async def model_of_both_dialects(request: Request, ctx: Platform = Depends(platform)) -> JSONResponse:
     args = await inputs(request)
     if args.get("mid") is not None or args.get("type") is not None:
         return get_model(ctx, args)
