@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -283,8 +283,9 @@ def _yolo_label_path(image: Path) -> list[Path]:
     return out
 
 
-def _read_yolo_labels(path: Path, n_classes: int | None) -> list[Label]:
-    labels = []
+def yolo_label_lines(path: Path, n_classes: int | None) -> Iterator[tuple[int, int, list[float]]]:
+    """(line number, class, coordinates) of each non-empty line of a YOLO label file (boxes or polygons);
+    ValueError naming the line for one that is not numbers or whose class is out of range."""
     for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
         values = line.split()
         if not values:
@@ -295,6 +296,12 @@ def _read_yolo_labels(path: Path, n_classes: int | None) -> list[Label]:
             raise ValueError(f"line {number}: not numbers") from exc
         if cls < 0 or (n_classes is not None and cls >= n_classes):
             raise ValueError(f"line {number}: class {cls} out of range")
+        yield number, cls, coords
+
+
+def _read_yolo_labels(path: Path, n_classes: int | None) -> list[Label]:
+    labels = []
+    for number, cls, coords in yolo_label_lines(path, n_classes):
         if len(coords) > 4 and len(coords) % 2 == 0:  # a segment polygon: use its bounding box
             xs, ys = coords[0::2], coords[1::2]
             coords = [(min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2, max(xs) - min(xs), max(ys) - min(ys)]

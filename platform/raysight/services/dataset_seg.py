@@ -36,6 +36,7 @@ from raysight.services.dataset_formats import (
     image_size,
     is_image,
     split_of,
+    yolo_label_lines,
 )
 from raysight.services.dataset_limits import DEFAULT_LIMITS, DatasetLimits, check_class_count, read_small_text
 
@@ -55,16 +56,7 @@ Polygon = tuple[int, list[float]]  # class index, [x1, y1, x2, y2, ...] normalis
 def read_polygons(path: Path, n_classes: int | None) -> list[Polygon]:
     """YOLO-seg label lines; ValueError naming the line for anything malformed."""
     out: list[Polygon] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-        values = line.split()
-        if not values:
-            continue
-        try:
-            cls, coords = int(float(values[0])), [float(v) for v in values[1:]]
-        except ValueError as exc:
-            raise ValueError(f"line {number}: not numbers") from exc
-        if cls < 0 or (n_classes is not None and cls >= n_classes):
-            raise ValueError(f"line {number}: class {cls} out of range")
+    for number, cls, coords in yolo_label_lines(path, n_classes):
         if len(coords) < 6 or len(coords) % 2:
             raise ValueError(f"line {number}: a polygon needs at least 3 x y points")
         if min(coords) < -1e-3 or max(coords) > 1 + 1e-3:
