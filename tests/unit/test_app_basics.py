@@ -51,3 +51,12 @@ def test_static_routes_stay_inside_their_folders(client: TestClient, ctx: Platfo
     assert client.get("/uploads/..%2Fsecret.txt").status_code == 404
     assert client.get("/uploads/missing.png").json() == {"detail": "file not found"}
     assert client.get("/datasets/x/v1/..%2F..%2F..%2Fsecret.txt").status_code == 404
+
+
+def test_an_unknown_path_under_a_dialect_mount_answers_in_that_dialect(client: TestClient) -> None:
+    from raysight.api import compat
+
+    assert client.get("/no-such-route").json() == {"detail": "Not Found"}
+    for name, _ in compat.routers():
+        body = client.get(f"/compat/{name}/no-such-route").json()
+        assert "detail" not in body and body != {}, (name, body)

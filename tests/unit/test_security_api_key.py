@@ -71,3 +71,15 @@ def test_without_a_key_nothing_is_locked(tmp_path: Path) -> None:
     ctx = Platform.create(Settings(workspace=tmp_path / "ws"))
     with TestClient(create_app(ctx)) as client:
         assert client.get("/plugins").status_code == 200
+
+
+def test_a_dialect_client_gets_the_refusal_in_its_own_envelope(keyed: TestClient) -> None:
+    """401 everywhere, the body shaped like that API's other errors (what each client parses)."""
+    assert keyed.get("/plugins").json() == {"detail": "missing or invalid API key"}
+    for name, _ in compat.routers():
+        unknown = keyed.get(f"/compat/{name}/no-such-route", headers={"X-API-Key": KEY})
+        refused = keyed.get(f"/compat/{name}/no-such-route")
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer", name
+        assert "detail" not in refused.json(), (name, refused.json())
+        assert set(refused.json()) == set(unknown.json()), (name, refused.json(), unknown.json())
+        assert "API key" in refused.text, name

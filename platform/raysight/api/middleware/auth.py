@@ -7,7 +7,8 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from raysight.api.middleware.errors import platform_of
+from raysight.api.middleware.errors import error_response, platform_of
+from raysight.errors import Unauthorized
 
 OPEN_PATHS = ("/health", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect")
 
@@ -46,9 +47,9 @@ class ApiKeyMiddleware:
         if not key or scope.get("path", "") in OPEN_PATHS or has_valid_key(scope.get("headers", []), key):
             await self.app(scope, receive, send)
             return
-        await send({
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
-        })
-        await send({"type": "http.response.body", "body": b'{"detail":"missing or invalid API key"}'})
+        # the owning API's envelope (a dialect client parses its own error shape), with HTTP 401 whatever
+        # status that dialect gives its other errors: no client mistakes a refusal for a result
+        response = await error_response(scope, Unauthorized("missing or invalid API key"))
+        response.status_code = 401
+        response.headers["www-authenticate"] = "Bearer"
+        await response(scope, receive, send)
