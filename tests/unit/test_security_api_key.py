@@ -83,3 +83,6 @@ def test_a_dialect_client_gets_the_refusal_in_its_own_envelope(keyed: TestClient
         assert "detail" not in refused.json(), (name, refused.json())
         assert set(refused.json()) == set(unknown.json()), (name, refused.json(), unknown.json())
         assert "API key" in refused.text, name
+    assert keyed.get("/compat/filerec/no-such-route").json()["error_code"] == "1008"
+    assert keyed.get("/compat/autosele/no-such-route").json()["errno"] == 401
+    assert keyed.get("/compat/paddlex/no-such-route").json()["status"] == -1

@@ -6,18 +6,62 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from fastapi import HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import ValidationError
 
-from raysight.errors import Invalid, RaysightError, TooLarge
+from raysight.errors import (
+    Conflict,
+    Invalid,
+    NotFound,
+    RaysightError,
+    Timeout,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+    Unprocessable,
+)
 
 log = logging.getLogger(__name__)
 
 ErrorRenderer = Callable[[Request, Exception], Response]
+Code = TypeVar("Code")
+
+
+@dataclass(frozen=True)
+class ErrorCodes(Generic[Code]):
+    """A dialect's table of error codes, and the one mapping of an error onto it: a bad body or
+    parameter is `invalid`, a domain error goes by its class, an HTTP error (unknown path, wrong method,
+    too large) by its status, anything else is `internal`."""
+
+    invalid: Code
+    not_found: Code
+    method: Code
+    conflict: Code
+    too_large: Code
+    unavailable: Code
+    timeout: Code
+    unauthorized: Code
+    internal: Code
+
+    def of(self, exc: Exception) -> Code:
+        if isinstance(exc, (RequestValidationError, ValidationError)):
+            return self.invalid
+        if isinstance(exc, RaysightError):
+            by_class: list[tuple[type[RaysightError], Code]] = [
+                (NotFound, self.not_found), (Conflict, self.conflict), (TooLarge, self.too_large),
+                (Unavailable, self.unavailable), (Timeout, self.timeout), (Unauthorized, self.unauthorized),
+                (Invalid, self.invalid), (Unprocessable, self.invalid)]
+            return next((code for cls, code in by_class if isinstance(exc, cls)), self.internal)
+        if isinstance(exc, HTTPException):
+            by_status = {401: self.unauthorized, 404: self.not_found, 405: self.method, 413: self.too_large}
+            return by_status.get(exc.status_code, self.invalid)
+        return self.internal
 
 
 def validation_message(exc: RequestValidationError) -> str:
@@ -96,7 +140,8 @@ def message_of(exc: Exception) -> str:
     return "internal server error"
 
 
-__all__ = ["TooLarge", "dialect_route_class", "request_arguments", "http_status_of", "message_of", "native_error"]
+__all__ = ["ErrorCodes", "TooLarge", "dialect_route_class", "request_arguments", "http_status_of", "message_of",
+           "native_error"]
 
 
 async def request_arguments(request: Request, *, query: dict[str, Any] | None = None,

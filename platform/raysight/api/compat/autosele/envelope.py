@@ -4,9 +4,9 @@ Every answer is HTTP 200 with a JSON object. `errno` is the integer 1 on success
 of the codes below and `message` says why in a human sentence (`data` is null). Some endpoints carry
 documented fields beside `data` (/show: or_data, la_data, total_img; /release_tab: name, total).
 Codes (also in the README "AutoSele dialect" section): 400 invalid request (bad body, missing or
-malformed parameter, path outside the import roots), 404 unknown id or unknown path, 405 method not
-allowed on this path, 409 conflicting state, 413 too large, 503 a worker or service unavailable,
-504 timeout, 500 unexpected server error.
+malformed parameter, path outside the import roots), 401 missing or invalid API key, 404 unknown id or
+unknown path, 405 method not allowed on this path, 409 conflicting state, 413 too large, 503 a worker
+or service unavailable, 504 timeout, 500 unexpected server error.
 """
 
 from __future__ import annotations
@@ -18,16 +18,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from raysight.api.envelopes import dialect_route_class, message_of, validation_message
-from raysight.errors import Conflict, Invalid, NotFound, RaysightError, Timeout, TooLarge, Unavailable, Unprocessable
+from raysight.api.envelopes import ErrorCodes, dialect_route_class, message_of, validation_message
 
 SUCCESS = 1
-INVALID, NOT_FOUND, METHOD, CONFLICT, TOO_LARGE, INTERNAL, UNAVAILABLE, TIMEOUT = (
-    400, 404, 405, 409, 413, 500, 503, 504)
-_BY_CLASS: list[tuple[type[RaysightError], int]] = [
-    (NotFound, NOT_FOUND), (Conflict, CONFLICT), (TooLarge, TOO_LARGE), (Unavailable, UNAVAILABLE),
-    (Timeout, TIMEOUT), (Invalid, INVALID), (Unprocessable, INVALID),
-]
+INVALID, UNAUTHORIZED, NOT_FOUND, METHOD, CONFLICT, TOO_LARGE, INTERNAL, UNAVAILABLE, TIMEOUT = (
+    400, 401, 404, 405, 409, 413, 500, 503, 504)
+CODES = ErrorCodes(invalid=INVALID, not_found=NOT_FOUND, method=METHOD, conflict=CONFLICT, too_large=TOO_LARGE,
+                   unavailable=UNAVAILABLE, timeout=TIMEOUT, unauthorized=UNAUTHORIZED, internal=INTERNAL)
 
 
 def ok(data: Any = None, message: str = "success", **fields: Any) -> JSONResponse:
@@ -37,13 +34,7 @@ def ok(data: Any = None, message: str = "success", **fields: Any) -> JSONRespons
 
 def code_of(exc: Exception) -> int:
     """The errno of a failure."""
-    if isinstance(exc, (RequestValidationError, ValidationError)):
-        return INVALID
-    if isinstance(exc, RaysightError):
-        return next((code for cls, code in _BY_CLASS if isinstance(exc, cls)), INTERNAL)
-    if isinstance(exc, HTTPException):
-        return {404: NOT_FOUND, 405: METHOD, 413: TOO_LARGE}.get(exc.status_code, INVALID)
-    return INTERNAL
+    return CODES.of(exc)
 
 
 def render(request: Request, exc: Exception) -> JSONResponse:

@@ -4,28 +4,25 @@ Every answer is HTTP 200 with a JSON object; `error_code` is a string ("1000" = 
 `message` is "" on success or a human sentence on failure. Codes (also in docs/api-notes-filerec.md):
 1001 invalid request, 1002 unknown id, 1003 conflicting state (in use, already ended, exists),
 1004 too large, 1005 a worker or service unavailable, 1006 timeout, 1007 method not allowed on this
-path, 1099 unexpected server error.
+path, 1008 missing or invalid API key (HTTP 401), 1099 unexpected server error.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from raysight.api.envelopes import dialect_route_class, message_of, request_arguments, validation_message
-from raysight.errors import Conflict, Invalid, NotFound, RaysightError, Timeout, TooLarge, Unavailable, Unprocessable
+from raysight.api.envelopes import ErrorCodes, dialect_route_class, message_of, request_arguments, validation_message
 
 SUCCESS = "1000"
-INVALID, NOT_FOUND, CONFLICT, TOO_LARGE, UNAVAILABLE, TIMEOUT, METHOD, INTERNAL = (
-    "1001", "1002", "1003", "1004", "1005", "1006", "1007", "1099")
-_BY_CLASS: list[tuple[type[RaysightError], str]] = [
-    (NotFound, NOT_FOUND), (Conflict, CONFLICT), (TooLarge, TOO_LARGE), (Unavailable, UNAVAILABLE),
-    (Timeout, TIMEOUT), (Invalid, INVALID), (Unprocessable, INVALID),
-]
+INVALID, NOT_FOUND, CONFLICT, TOO_LARGE, UNAVAILABLE, TIMEOUT, METHOD, UNAUTHORIZED, INTERNAL = (
+    "1001", "1002", "1003", "1004", "1005", "1006", "1007", "1008", "1099")
+CODES = ErrorCodes(invalid=INVALID, not_found=NOT_FOUND, method=METHOD, conflict=CONFLICT, too_large=TOO_LARGE,
+                   unavailable=UNAVAILABLE, timeout=TIMEOUT, unauthorized=UNAUTHORIZED, internal=INTERNAL)
 
 
 def ok(**fields: Any) -> JSONResponse:
@@ -34,13 +31,7 @@ def ok(**fields: Any) -> JSONResponse:
 
 
 def code_of(exc: Exception) -> str:
-    if isinstance(exc, (RequestValidationError, ValidationError)):
-        return INVALID
-    if isinstance(exc, RaysightError):
-        return next((code for cls, code in _BY_CLASS if isinstance(exc, cls)), INTERNAL)
-    if isinstance(exc, HTTPException):
-        return {404: NOT_FOUND, 405: METHOD, 413: TOO_LARGE}.get(exc.status_code, INVALID)
-    return INTERNAL
+    return CODES.of(exc)
 
 
 def render(request: Request, exc: Exception) -> JSONResponse:
