@@ -30,6 +30,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                               capture_output=True, text=True, timeout=1200)
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)  # three workspaces of checkpoints: the result is the JSON line
     lines = proc.stdout.strip().splitlines()
     assert proc.returncode == 0 and lines, f"rc {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
     out = json.loads(lines[-1])
