@@ -2,7 +2,8 @@
 
 - Start: the job's weights (a pretrained file from the weights folder, or a registered model when
   fine-tuning); else the architecture's YAML (yolov8n.pt -> yolov8n.yaml) with fresh weights.
-  Nothing is downloaded (YOLO_OFFLINE, amp off on CPU).
+  Nothing is downloaded (YOLO_OFFLINE, amp off on CPU). A channel-pruned start model (raysight_yolo.prune)
+  is trained as it is, not rebuilt from its yaml (raysight_yolo.pruned_model), on start and on resume.
 - Every epoch: ultralytics' last.pt (weights + optimizer + epoch) becomes a Ray Train checkpoint and
   the epoch's losses, precision, recall, mAP50, mAP50-95 are reported.
 - Resume: the last checkpoint's last.pt is put back and ultralytics resumes from it, so the epoch
