@@ -22,6 +22,8 @@ from raysight.plugin import (
     Operation,
     PredictOptions,
     Progress,
+    PruneResult,
+    Sensitivity,
     TaskType,
     WeightsInfo,
 )
@@ -88,6 +90,25 @@ class YoloBackend(Backend):
 
         return export.export(ref, fmt=fmt, output_dir=output_dir, calibration=calibration, progress=progress)
 
+    def prune_groups(self) -> list[str]:
+        """backbone / neck / head (raysight_yolo.prune)."""
+        from raysight_yolo.prune import GROUPS
+
+        return list(GROUPS)
+
+    def sensitivity(self, ref: ModelRef, *, data: EvalData, ratios: list[float], groups: list[str] | None = None,
+                    options: EvalOptions | None = None, progress: Progress | None = None) -> Sensitivity:
+        """mAP50-95 lost per group per pruning ratio, without fine-tuning."""
+        from raysight_yolo import prune
+
+        return prune.sensitivity(ref, data=data, ratios=ratios, groups=groups, options=options, progress=progress)
+
+    def prune(self, ref: ModelRef, *, ratio: float, output: Path, groups: list[str] | None = None) -> PruneResult:
+        """A channel-pruned copy of the detector as an ultralytics checkpoint (.pt beside `output`)."""
+        from raysight_yolo import prune
+
+        return prune.prune(ref, ratio=ratio, output=output, groups=groups)
+
 
 SEG_MODEL_NAMES = [f"{family}{size}-seg.{ext}" for family in ("yolov8", "yolo11") for size in SIZES
                    for ext in ("pt", "yaml")]
@@ -106,6 +127,8 @@ class YoloSegBackend(YoloBackend):
         {Capability.INSTANCE_SEGMENT, Capability.TRAIN, Capability.EVALUATE, Capability.EXPORT})
     default_model_name: ClassVar[str] = "yolov8n-seg.pt"
     dataset_formats: ClassVar[tuple[str, ...]] = ("yolo-seg", "coco")
+    # no channel pruning for the mask head (yet): None makes this family fail the Prunable protocol check
+    prune_groups = sensitivity = prune = None  # type: ignore[assignment]
 
     def check_weights(self, path: Path, *, arch: str | None = None) -> WeightsInfo:
         """An ultralytics segmentation checkpoint (SegmentationModel), through the same gates."""

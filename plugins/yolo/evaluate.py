@@ -95,6 +95,21 @@ def report_of(metrics: Any, names: list[str], n_images: int) -> dict[str, Any]:
     return {"metrics": headline, "per_class": rows, "confusion": confusion, "labels": labels}
 
 
+def validate(model: Any, *, data: EvalData, options: EvalOptions, imgsz: int, plots: bool = True) -> Any:
+    """ultralytics' DetMetrics of `model` (an ultralytics.YOLO) on the split, at `imgsz`."""
+    matrix_conf = MATRIX_CONF if options.conf is None else float(options.conf)
+    iou = DEFAULT_IOU if options.iou is None else float(options.iou)
+    model.add_callback("on_val_batch_start", _matrix_threshold(matrix_conf))
+    scratch = Path(tempfile.mkdtemp(prefix="raysight_val_"))
+    try:  # plots=True: ultralytics fills the confusion matrix only then (the plots go to a scratch folder)
+        return model.val(data=data.data_yaml, split=data.split, imgsz=imgsz, batch=max(1, options.batch),
+                         conf=DEFAULT_CONF, iou=iou, device=options.device, plots=plots, verbose=False,
+                         save_json=False,
+                         project=str(scratch), name="val", exist_ok=True, workers=0, half=False)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def evaluate(ref: ModelRef, *, data: EvalData, options: EvalOptions, progress: Progress | None = None) -> EvalReport:
     """Backend.evaluate for YOLO weights (.pt) and exported YOLO ONNX files."""
     started = time.monotonic()
@@ -112,15 +127,7 @@ def evaluate(ref: ModelRef, *, data: EvalData, options: EvalOptions, progress: P
     imgsz = int(options.imgsz or ref.params.get("imgsz") or (model.overrides or {}).get("imgsz") or 640)
     matrix_conf = MATRIX_CONF if options.conf is None else float(options.conf)
     iou = DEFAULT_IOU if options.iou is None else float(options.iou)
-    model.add_callback("on_val_batch_start", _matrix_threshold(matrix_conf))
-    scratch = Path(tempfile.mkdtemp(prefix="raysight_val_"))
-    try:  # plots=True: ultralytics fills the confusion matrix only then (the plots go to a scratch folder)
-        metrics = model.val(data=data.data_yaml, split=data.split, imgsz=imgsz, batch=max(1, options.batch),
-                            conf=DEFAULT_CONF, iou=iou, device=options.device, plots=True, verbose=False,
-                            save_json=False,
-                            project=str(scratch), name="val", exist_ok=True, workers=0, half=False)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    metrics = validate(model, data=data, options=options, imgsz=imgsz)
     if progress is not None:
         progress(1.0)
     found = report_of(metrics, names, n_images)

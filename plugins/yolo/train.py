@@ -2,7 +2,8 @@
 
 - Start: the job's weights (a pretrained file from the weights folder, or a registered model when
   fine-tuning); else the architecture's YAML (yolov8n.pt -> yolov8n.yaml) with fresh weights.
-  Nothing is downloaded (YOLO_OFFLINE, amp off on CPU).
+  Nothing is downloaded (YOLO_OFFLINE, amp off on CPU). A channel-pruned start model (raysight_yolo.prune)
+  is trained as it is, not rebuilt from its yaml (raysight_yolo.pruned_model), on start and on resume.
 - Every epoch: ultralytics' last.pt (weights + optimizer + epoch) becomes a Ray Train checkpoint and
   the epoch's losses, precision, recall, mAP50, mAP50-95 are reported.
 - Resume: the last checkpoint's last.pt is put back and ultralytics resumes from it, so the epoch
@@ -105,6 +106,7 @@ def train_loop(config: dict[str, Any]) -> TrainResult:
     from ultralytics import YOLO
     from ultralytics.utils import LOGGER
 
+    from raysight_yolo.pruned_model import is_pruned, parameters, structure_keeping_trainer
     from raysight_yolo.safe_load import enforce, open_model
 
     enforce()  # every checkpoint ultralytics reads in this worker (start weights, resume) is a weights_only load
@@ -137,6 +139,10 @@ def train_loop(config: dict[str, Any]) -> TrainResult:
             shutil.copy2(trainer.last, folder / "last.pt")
         session.report(done, epoch_metrics(trainer), folder)
 
+    pruned = is_pruned(model.model)
+    if pruned:  # ultralytics would rebuild it from its yaml (un-pruning it): train the pruned model itself
+        session.log(f"Fine-tuning a channel-pruned {c.model_name}: {parameters(model.model)} parameters")
+
     model.add_callback("on_fit_epoch_end", on_fit_epoch_end)
     device = "0" if session.use_gpu else "cpu"
     args: dict[str, Any] = {
@@ -145,14 +151,15 @@ def train_loop(config: dict[str, Any]) -> TrainResult:
         "amp": device != "cpu", "verbose": False, "plots": True, "workers": 2,
     }
     args.update({k: params[k] for k in PASSTHROUGH if k in params})
+    keep_structure = {"trainer": structure_keeping_trainer(model.task_map[task]["trainer"])} if pruned else {}
     handler = _Forward(session)
     LOGGER.addHandler(handler)
     try:
         if resume_from:
             keep = ("imgsz", "batch", "device", "workers", "plots", "save_dir", "patience", "cache")
-            model.train(resume=True, data=data, **{k: args[k] for k in keep if k in args})
+            model.train(resume=True, data=data, **keep_structure, **{k: args[k] for k in keep if k in args})
         else:
-            model.train(**args)
+            model.train(**args, **keep_structure)
     finally:
         LOGGER.removeHandler(handler)
     trainer = model.trainer

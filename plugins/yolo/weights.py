@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from raysight.plugin import InvalidWeights, WeightsInfo, meta_shapes, require_fit
+from raysight.plugin import InvalidWeights, WeightsInfo, meta_shapes, mismatches, require_fit
 
 
 def arch_name(cfg: dict[str, Any]) -> str:
@@ -30,6 +30,7 @@ def check(path: Path, *, family: str, arch: str | None = None, task: str = "dete
     `task` "segment" expects a SegmentationModel (yolov8n-seg...), "detect" a DetectionModel."""
     from ultralytics.nn.tasks import DetectionModel, SegmentationModel
 
+    from raysight_yolo.pruned_model import check_pruned, is_pruned
     from raysight_yolo.safe_load import load_checkpoint
 
     model_class = SegmentationModel if task == "segment" else DetectionModel
@@ -48,11 +49,15 @@ def check(path: Path, *, family: str, arch: str | None = None, task: str = "dete
     classes = [str(names[k]) for k in sorted(names)] if isinstance(names, dict) else [str(n) for n in names]
     nc = int(getattr(model, "nc", 0) or cfg.get("nc") or len(classes))
     expected = meta_shapes(lambda: model_class(cfg=cfg, ch=int(cfg.get("channels", 3)), nc=nc, verbose=False))
-    require_fit(model.state_dict(), expected, what=f"'{path.name}' does not fit its {found} config")
+    pruned = task == "detect" and bool(mismatches(model.state_dict(), expected)) and is_pruned(model)
+    if pruned:  # a channel-pruned copy of the config's architecture (raysight_yolo.prune): it must run
+        check_pruned(model, path.name)
+    else:
+        require_fit(model.state_dict(), expected, what=f"'{path.name}' does not fit its {found} config")
     if classes and len(classes) != nc:
         classes = []
     train_args = ckpt.get("train_args") if isinstance(ckpt.get("train_args"), dict) else {}
     imgsz = train_args.get("imgsz")
     return WeightsInfo(family=family, arch=found, model_name=f"{found}.pt", classes=classes, num_classes=nc,
                        params={"imgsz": imgsz} if isinstance(imgsz, int) and imgsz > 0 else {},
-                       format="ultralytics checkpoint")
+                       format="ultralytics checkpoint (channel-pruned)" if pruned else "ultralytics checkpoint")

@@ -134,25 +134,27 @@ def _flow(http: httpx.Client, roots: Path, kind: str) -> None:
     assert result, result
     fail(http, "POST", "/project/task/export", {"tid": tid, "type": "infer", "save_dir": "/etc/px"}, "outside")
 
-    # pruning: analysis of the trained model, then a prune task fine-tuning the pruned model
-    if detect:
-        fail(http, "POST", "/project/task/prune", {"tid": tid})
-    else:
-        ok(http, "POST", "/project/task/prune", {"tid": tid})
-        pr = until(lambda: (p := ok(http, "GET", "/project/task/prune", {"tid": tid}))["prune_status"] in (2, 3) and p)
-        assert pr["prune_status"] == 2, pr  # XSPRUNEDONE
-        sens = ok(http, "GET", "/project/task/metrics", {"tid": tid, "type": "sensitivities"})
-        assert sens["sensitivities_loss_img"]["sensitivities"], sens
-        ptid = ok(http, "POST", "/project/task", {"pid": pid, "parent_id": tid,
-                                                  "train": {**train, "num_epochs": 2}})["tid"]
-        ok(http, "POST", "/project/task/train", {"tid": ptid, "eval_metric_loss": 1.0})
-        plog = until(lambda: (p := ok(http, "GET", "/project/task/metrics", {"tid": ptid, "type": "prune"})[
-            "prune_log"])["status"] in ("completed", "failed") and p)
-        assert plog["status"] == "completed", plog
-        assert plog["result"]["params_after"] < plog["result"]["params_before"], plog
-        assert plog["result"]["metric"]["fine_tuned"] is not None, plog
-        pruned = ok(http, "GET", "/project/task", {"tid": ptid})
-        assert pruned["task_status"] == 4 and pruned["attr"]["parent_id"] == tid, pruned  # XTRAINDONE
+    # pruning: analysis of the trained model (ResNet: layer1..4, top-1; YOLO: backbone / neck / head, mAP50-95),
+    # then a prune task fine-tuning the pruned model
+    ok(http, "POST", "/project/task/prune", {"tid": tid})
+    pr = until(lambda: (p := ok(http, "GET", "/project/task/prune", {"tid": tid}))["prune_status"] in (2, 3) and p)
+    assert pr["prune_status"] == 2, pr  # XSPRUNEDONE
+    sens = ok(http, "GET", "/project/task/metrics", {"tid": tid, "type": "sensitivities"})["sensitivities_loss_img"]
+    table = sens["sensitivities"]
+    assert table["metric"] == ("mAP50-95" if detect else "top1") and table["baseline"] > 0, table
+    assert table["groups"] == (["backbone", "neck", "head"] if detect else ["layer1", "layer2", "layer3", "layer4"])
+    assert all(len(table["loss"][g]) == len(table["ratios"]) for g in table["groups"]), table
+    assert Image.open(io.BytesIO(base64.b64decode(sens["img_data"]))).format == "PNG"
+    ptid = ok(http, "POST", "/project/task", {"pid": pid, "parent_id": tid, "train": {**train, "num_epochs": 2}})["tid"]
+    ok(http, "POST", "/project/task/train", {"tid": ptid, "eval_metric_loss": 1.0})
+    plog = until(lambda: (p := ok(http, "GET", "/project/task/metrics", {"tid": ptid, "type": "prune"})[
+        "prune_log"])["status"] in ("completed", "failed") and p)
+    assert plog["status"] == "completed", plog
+    result = plog["result"]
+    assert result["params_after"] < 0.9 * result["params_before"] and result["size_after"] < result["size_before"], plog
+    assert result["metric"]["name"] == table["metric"] and result["metric"]["fine_tuned"] is not None, plog
+    pruned = ok(http, "GET", "/project/task", {"tid": ptid})
+    assert pruned["task_status"] == 4 and pruned["attr"]["parent_id"] == tid, pruned  # XTRAINDONE
 
     # model records
     pmid = ok(http, "POST", "/model", {"pid": pid, "tid": tid, "name": "mine", "type": "pretrained"})["pmid"]

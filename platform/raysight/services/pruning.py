@@ -4,7 +4,8 @@
 - Analysis: the family (raysight.model_ops.Prunable) prunes each layer group alone at each ratio and
   measures the metric lost without fine-tuning; the result is the Sensitivity table plus a chart PNG
   served with the model's files.
-- Prune: the family writes the pruned weights (kept channel counts + state_dict); they are registered
+- Prune: the family writes the pruned weights (ResNet: kept channel counts + state_dict; YOLO: the pruned
+  ultralytics model, read back through the family's safe loader); they are registered
   as a model (tag ``pruned``, params ``pruned_from``), evaluated, then fine-tuned by an ordinary
   training job (services.training, Ray Train) whose base model is the pruned one and whose params name
   the parent (``pruned_from``); the task waits for the job and reports parameters, file sizes and the
