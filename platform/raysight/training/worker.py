@@ -186,7 +186,8 @@ class TrainSession:
 
     def report(self, epoch: int, metrics: dict[str, Any], checkpoint_dir: Path | None = None) -> None:
         """End of epoch `epoch` (1-based count of finished epochs). Every rank must call it; only the
-        chief's `checkpoint_dir` is saved (its content is copied; a `scratch` folder is removed after)."""
+        chief's `checkpoint_dir` is saved (moved into the run's storage when that is a local folder, else
+        copied; a `scratch` folder is removed after either way)."""
         import ray.train
 
         values = clean_metrics(metrics)
@@ -194,7 +195,7 @@ class TrainSession:
         if checkpoint_dir is not None and self.is_chief:
             (Path(checkpoint_dir) / META).write_text(json.dumps({"epoch": epoch, "metrics": values}))
             checkpoint = ray.train.Checkpoint.from_directory(str(checkpoint_dir))
-        ray.train.report({**values, "epoch": epoch}, checkpoint=checkpoint)
+        ray.train.report({**values, "epoch": epoch}, checkpoint=checkpoint, checkpoint_upload_fn=move_into_storage)
         if self.is_chief:
             shown = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
             self.log(f"Epoch {epoch}/{self.ctx.epochs} {shown}", flush=True)
@@ -222,7 +223,8 @@ class TrainSession:
                         model_name=self.ctx.model_name, imgsz=self.ctx.imgsz)
             checkpoint = ray.train.Checkpoint.from_directory(str(folder))
             self.log(f"Final metrics: {values}", flush=True)
-        ray.train.report({**values, "epoch": epoch, "final": 1}, checkpoint=checkpoint)
+        ray.train.report({**values, "epoch": epoch, "final": 1}, checkpoint=checkpoint,
+                         checkpoint_upload_fn=move_into_storage)
         self.flush()
 
     def scratch(self, name: str) -> Path:
@@ -241,6 +243,29 @@ class TrainSession:
                 self._scratch.remove(made)
 
 
+def move_into_storage(checkpoint: Any, dir_name: str) -> Any:
+    """Ray Train's checkpoint upload, as a move when the run's storage is a local folder (the workspace's
+    jobs/ folder by default): a rename on the same disk instead of copying every checkpoint file, and no
+    temporary copy left behind. Other storage (or a folder already there) takes Ray Train's own copy."""
+    import pyarrow.fs
+    import ray.train
+
+    storage = ray.train.get_context().get_storage()
+    dest = Path(storage.build_checkpoint_path_from_name(dir_name))
+    local = isinstance(storage.storage_filesystem, pyarrow.fs.LocalFileSystem)
+    if not local or dest.exists() or not Path(checkpoint.path).is_dir():
+        return storage.persist_current_checkpoint(checkpoint, dir_name)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(checkpoint.path, dest)
+    return ray.train.Checkpoint.from_directory(str(dest))
+
+
+def clear_scratch_root(output_dir: str | Path) -> None:
+    """Remove the job's temporary checkpoint folders (``<output_dir>/tmp``) a run left (a run killed
+    before it could remove them, or one that ended)."""
+    shutil.rmtree(Path(output_dir) / "tmp", ignore_errors=True)
+
+
 def run_worker(config: dict[str, Any]) -> None:
     """TorchTrainer's train_loop_per_worker: run the plugin's train loop, logging start and failure, and
     report the TrainResult it returns as the run's final checkpoint."""
@@ -250,6 +275,7 @@ def run_worker(config: dict[str, Any]) -> None:
     session = TrainSession.for_config(config)
     c = session.ctx
     if session.is_chief:
+        clear_scratch_root(c.output_dir)  # what a killed earlier run of this job left
         node = ray.get_runtime_context().get_node_id()[:8]
         session.log(f"Starting training: {c.model_name} ({c.plugin}) on {c.data}, {c.epochs} epochs, "
                     f"imgsz {c.imgsz}, batch {c.batch}, {session.world_size} worker(s), node {node}, "
@@ -262,4 +288,6 @@ def run_worker(config: dict[str, Any]) -> None:
     finally:
         session.flush()
         session._discard_scratch()
+        if session.is_chief:
+            clear_scratch_root(c.output_dir)
         TrainSession._sessions.pop(c.job_id, None)
