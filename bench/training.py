@@ -110,8 +110,11 @@ def platform_job(ctx: Any, dataset_id: str, ns: argparse.Namespace, params: dict
                                  imgsz=ns.imgsz, batch=ns.batch, params=params)["job_id"]
     submitted = time.monotonic() - started
     platform_epochs: dict[int, float] = {}
+    loop_started = None  # when the worker's "Starting training" line reached the job log
     while (job := training.get_job(ctx=ctx, job_id=job_id))["status"] in ("queued", "running"):
         platform_epochs.setdefault(int(job["epoch"] or 0), time.monotonic())
+        if loop_started is None and "Starting training:" in Path(job["log_file"]).read_text():
+            loop_started = time.monotonic() - started
         time.sleep(0.05)
     platform = time.monotonic() - started
     assert job["status"] == "completed", job
@@ -130,6 +133,11 @@ def platform_job(ctx: Any, dataset_id: str, ns: argparse.Namespace, params: dict
         print(f"per epoch (after first) : plain {p_epoch:6.2f} s, platform {r_epoch:6.2f} s -> "
               f"{r_epoch - p_epoch:+.2f} s/epoch ({100 * (r_epoch / p_epoch - 1):+.1f} %)")
         print(f"last epoch -> completed : {r_end:6.1f} s (final validation, end of the run, registration)")
+    if loop_started is not None:
+        print(f"train loop started after: {loop_started:6.1f} s (controller, placement group, worker, imports)")
+    overhead = [ln for ln in Path(job["log_file"]).read_text().splitlines() if "Platform overhead in" in ln]
+    if overhead:
+        print(overhead[-1].split("] ", 1)[-1])
 
 
 if __name__ == "__main__":

@@ -75,6 +75,8 @@ class TrainSession:
         self._actor: Any = None
         self._actor_looked_up = False
         self.started = time.monotonic()
+        self.overhead_s = {"report": 0.0, "supervisor": 0.0}  # time the platform took from the train loop
+        self.reports = 0
 
     @classmethod
     def for_config(cls, config: dict[str, Any]) -> TrainSession:
@@ -138,12 +140,15 @@ class TrainSession:
         actor = self._supervisor()
         if actor is None:
             return False
+        started = time.monotonic()
         try:
             ray.get(getattr(actor, method).remote(self.ctx.job_id, *args), timeout=30)
             return True
         except Exception as exc:
             log.warning("job supervisor call %s failed: %s", method, exc)
             return False
+        finally:
+            self.overhead_s["supervisor"] += time.monotonic() - started
 
     # -- logs -------------------------------------------------------------------------------------------
     def log(self, message: str, *, all_ranks: bool = False, flush: bool = False) -> None:
@@ -186,22 +191,34 @@ class TrainSession:
 
     def report(self, epoch: int, metrics: dict[str, Any], checkpoint_dir: Path | None = None) -> None:
         """End of epoch `epoch` (1-based count of finished epochs). Every rank must call it; only the
-        chief's `checkpoint_dir` is saved (moved into the run's storage when that is a local folder, else
-        copied; a `scratch` folder is removed after either way)."""
+        chief's `checkpoint_dir` is saved: a `scratch` folder is moved into the run's storage when that is a
+        local folder (else copied, then removed); any other folder is copied and left as it is."""
         import ray.train
 
+        started = time.monotonic()
         values = clean_metrics(metrics)
         checkpoint = None
         if checkpoint_dir is not None and self.is_chief:
             (Path(checkpoint_dir) / META).write_text(json.dumps({"epoch": epoch, "metrics": values}))
             checkpoint = ray.train.Checkpoint.from_directory(str(checkpoint_dir))
-        ray.train.report({**values, "epoch": epoch}, checkpoint=checkpoint, checkpoint_upload_fn=move_into_storage)
+        ray.train.report({**values, "epoch": epoch}, checkpoint=checkpoint,
+                         checkpoint_upload_fn=self._upload_for(checkpoint_dir))
         if self.is_chief:
             shown = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
             self.log(f"Epoch {epoch}/{self.ctx.epochs} {shown}", flush=True)
             self._call("progress", epoch, values, checkpoint is not None)
         if checkpoint_dir is not None:
             self._discard_scratch(Path(checkpoint_dir))
+        self.reports += 1
+        self.overhead_s["report"] += time.monotonic() - started
+
+    def overhead_line(self) -> str:
+        """What the platform cost the train loop (the job log's last line of a run; bench/training.py reads it):
+        the per-epoch reports (checkpoint hand-over, metrics, progress) and the supervisor calls (log lines,
+        progress) in seconds. The supervisor calls made from a report count in both."""
+        per = self.overhead_s["report"] / self.reports if self.reports else 0.0
+        return (f"Platform overhead in the train loop: reports {self.overhead_s['report']:.2f} s over {self.reports} "
+                f"epoch(s) ({per:.3f} s each), supervisor calls {self.overhead_s['supervisor']:.2f} s")
 
     def finish(self, result: TrainResult | None) -> None:
         """The final report (run_worker calls it with what the train loop returned): on the chief the
@@ -222,10 +239,16 @@ class TrainSession:
             write_final(result, folder, metrics=values, classes=classes, epoch=epoch, task_type=self.ctx.task_type,
                         model_name=self.ctx.model_name, imgsz=self.ctx.imgsz)
             checkpoint = ray.train.Checkpoint.from_directory(str(folder))
-            self.log(f"Final metrics: {values}", flush=True)
+            self.log(f"Final metrics: {values}")
+            self.log(self.overhead_line(), flush=True)
         ray.train.report({**values, "epoch": epoch, "final": 1}, checkpoint=checkpoint,
-                         checkpoint_upload_fn=move_into_storage)
+                         checkpoint_upload_fn=move_into_storage if checkpoint is not None else None)
         self.flush()
+
+    def _upload_for(self, folder: Path | None) -> Any:
+        """How Ray Train persists `folder`: moved when the platform made it (session.scratch), so that nothing
+        of the train loop's own is taken away; Ray Train's copy (None) otherwise."""
+        return move_into_storage if folder is not None and Path(folder) in self._scratch else None
 
     def scratch(self, name: str) -> Path:
         """A fresh temporary folder under the job's work folder (for a checkpoint being assembled); the
