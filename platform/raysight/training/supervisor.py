@@ -77,6 +77,7 @@ class TrainSupervisor:
         self.families: dict[str, str] = {}  # job -> plugin (the metrics' family tag)
         self.last_epoch_at: dict[str, float] = {}  # job -> monotonic time of its last reported epoch
         self.output_dirs: dict[str, str] = {}  # job -> its workers' scratch folder (cleaned when a run ends)
+        self.forced: set[str] = set()  # jobs whose run was cancelled by force (its processes may linger)
         self.reconcile()
         # a ready worker process (on this node, where runs start) for the first run
         self._warm = None if self.running else warm_up.options(scheduling_strategy=here()).remote()
@@ -210,6 +211,7 @@ class TrainSupervisor:
         ray.cancel(ref)
         ready, _ = ray.wait([ref], timeout=self.settings.train_stop_timeout_s)
         if not ready:
+            self.forced.add(job_id)
             ray.cancel(ref, force=True)
             ray.wait([ref], timeout=30)
         self._finalize(job_id)
@@ -277,24 +279,34 @@ class TrainSupervisor:
             self.families.pop(job_id, None)
             self.last_epoch_at.pop(job_id, None)
             output_dir = self.output_dirs.pop(job_id, None)
+            forced = job_id in self.forced
+            self.forced.discard(job_id)
             ended = self.ended.pop(job_id, None)
         if ref is None:
             return
         try:
             self._record_end(job_id, ref, stopped)
             self._count_end(job_id)
-            self._clean_up(job_id, output_dir)
+            self._clean_up(job_id, output_dir, forced=forced)
         finally:
             if ended is not None:
                 ended.set()
             self._schedule()
 
-    def _clean_up(self, job_id: str, output_dir: str | None) -> None:
+    def _clean_up(self, job_id: str, output_dir: str | None, *, forced: bool) -> None:
         """Disk after a run: the temporary checkpoint folders a stopped or killed worker could not remove, and
-        checkpoint folders Ray Train never registered (num_to_keep bounds only the registered ones)."""
+        checkpoint folders Ray Train never registered (num_to_keep bounds only the registered ones). The latter
+        only after a run that ended in order (completed, or stopped without force): after a crash or a forced
+        cancel, Ray Train's controller may still register a checkpoint it was handed."""
         try:
             if output_dir:
                 clear_scratch_root(output_dir)
+            try:
+                job = self.records.get(job_id)
+            except RaysightError:  # deleted meanwhile (its folder goes with it)
+                return
+            if forced or job["status"] not in ("completed", STOPPED) or job.get("error"):
+                return
             removed = train_storage.prune_unregistered(self.ctx.workspace.job_dir(job_id))
             if removed:
                 log.info("job %s: removed %d unregistered checkpoint folder(s)", job_id, len(removed))
