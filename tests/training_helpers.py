@@ -38,3 +38,17 @@ def wait_for(ctx: Platform, job_id: str, pred: Callable[[dict[str, Any]], bool] 
             return job
         time.sleep(0.3)
     raise AssertionError(f"job {job_id} timed out: {training.get_job(ctx=ctx, job_id=job_id)}")
+
+
+def assert_job_disk_bounded(ctx: Platform, job_id: str) -> list[str]:
+    """A job that has ended keeps at most RAYSIGHT_TRAIN_CHECKPOINTS_KEEP checkpoint folders, every one of them
+    registered in Ray Train's snapshot, and no temporary checkpoint folders (work/tmp). Returns their names."""
+    from raysight import train_storage
+
+    run_dir = ctx.workspace.job_dir(job_id)
+    kept = sorted(p.name for p in run_dir.glob("checkpoint_*") if p.is_dir())
+    assert len(kept) <= max(1, ctx.settings.train_checkpoints_keep), kept
+    assert set(kept) <= (train_storage.registered_dirs(run_dir) or set()), kept
+    scratch = run_dir / "work" / "tmp"
+    assert not scratch.exists() or not any(scratch.iterdir()), sorted(p.name for p in scratch.iterdir())
+    return kept

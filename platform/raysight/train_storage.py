@@ -42,3 +42,36 @@ def latest_epoch(run_dir: Path) -> int | None:
     except (OSError, ValueError, KeyError):
         epoch = found["metrics"].get("epoch")
         return int(epoch) if epoch is not None else None
+
+
+def registered_dirs(run_dir: Path) -> set[str] | None:
+    """Names of the checkpoint folders the snapshot tracks (None when there is no readable snapshot)."""
+    try:
+        snapshot = json.loads((Path(run_dir) / SNAPSHOT).read_text())
+    except (OSError, ValueError):
+        return None
+    names = {str(r.get("checkpoint_dir_name")) for r in snapshot.get("checkpoint_results") or []}
+    latest_result = snapshot.get("latest_checkpoint_result") or {}
+    if latest_result.get("checkpoint_dir_name"):
+        names.add(str(latest_result["checkpoint_dir_name"]))
+    return names
+
+
+def prune_unregistered(run_dir: Path) -> list[str]:
+    """Remove the `checkpoint_*` folders of an ended run that its snapshot does not track: a checkpoint a
+    worker wrote while the run was stopped or killed, which Ray Train never registered (so no resume reads
+    it and `CheckpointConfig(num_to_keep)` never deletes it). Without a snapshot nothing was registered and
+    nothing is removed (an unreadable snapshot must not cost the job its checkpoints). Returns the names
+    removed. Call it only when no run of the job is active."""
+    import shutil
+
+    run_dir = Path(run_dir)
+    keep = registered_dirs(run_dir) if run_dir.is_dir() else None
+    if keep is None:
+        return []
+    removed = []
+    for folder in sorted(run_dir.glob("checkpoint_*")):
+        if folder.is_dir() and folder.name not in keep:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    return removed

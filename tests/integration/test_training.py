@@ -21,7 +21,7 @@ from raysight.context import Platform
 from raysight.services import datasets, training
 from tests.conftest import _free_port
 from tests.datagen import reader_over, write_classify_zip, write_yolo_zip
-from tests.training_helpers import ended, make_ctx, wait_for
+from tests.training_helpers import assert_job_disk_bounded, ended, make_ctx, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 ROOT = Path(__file__).parents[2]
@@ -55,6 +55,7 @@ def test_stop_and_resume_continue_the_epoch_count(rctx: Platform, tmp_path: Path
     assert job["status"] == "stopped" and job["error"] is None
     kept = job["checkpoint_epoch"]
     assert kept is not None and 1 <= kept < 8  # the last checkpoint Ray Train registered
+    assert_job_disk_bounded(rctx, job_id)  # a checkpoint written during the stop but never registered is gone
     time.sleep(3)  # nothing runs any more
     assert training.get_job(ctx=rctx, job_id=job_id)["epoch"] == job["epoch"]
     with pytest.raises(Exception, match="only queued or running"):
@@ -66,6 +67,7 @@ def test_stop_and_resume_continue_the_epoch_count(rctx: Platform, tmp_path: Path
     assert job["status"] == "completed", job
     assert [h["epoch"] for h in job["history"]] == list(range(1, 9))
     assert job["epoch"] == 8 and job["checkpoint_epoch"] == 8 and job["attempt"] == 1 and job["model_id"]
+    assert len(assert_job_disk_bounded(rctx, job_id)) == 2  # RAYSIGHT_TRAIN_CHECKPOINTS_KEEP over both runs
     text = Path(job["log_file"]).read_text()
     assert f"Resuming from the checkpoint of epoch {kept}" in text
     assert "Resuming training" in text and f"from epoch {kept + 1} to 8 total epochs" in text  # ultralytics

@@ -19,7 +19,7 @@ from raysight.services import datasets, models, training
 from raysight_resnet import predict
 from raysight_resnet.model import build_resnet
 from tests.datagen import make_classify_images, reader_over, write_classify_zip
-from tests.training_helpers import make_ctx, wait_for
+from tests.training_helpers import assert_job_disk_bounded, make_ctx, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -49,6 +49,8 @@ def test_resnet_trains_on_two_workers(rctx: Platform, tmp_path: Path) -> None:
     job = wait(rctx, out["job_id"])
     assert job["status"] == "completed", job
     assert [h["epoch"] for h in job["history"]] == [1, 2, 3, 4] and job["checkpoint_epoch"] == 4
+    # 4 epoch checkpoints and the final one were reported: the default 2 stay, no temporary copies
+    assert len(assert_job_disk_bounded(rctx, out["job_id"])) == 2
     assert {"loss", "val_loss", "accuracy"} <= set(job["history"][-1])
     log_text = Path(job["log_file"]).read_text()
     shares = {int(r): int(n) for r, n in re.findall(r"worker (\d)/2: (\d+) training images", log_text)}

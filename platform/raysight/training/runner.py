@@ -8,11 +8,13 @@ checkpoint (after a stop, a failure or a restart of the whole platform).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import ray
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-from ray.train.torch import TorchTrainer
+from ray.train.backend import Backend
+from ray.train.torch import TorchConfig, TorchTrainer
 
 from raysight.settings import Settings
 from raysight.training.worker import run_worker
@@ -36,6 +38,27 @@ def needed_resources(settings: Settings, num_workers: int) -> dict[str, float]:
     return need
 
 
+class _OneWorkerBackend(Backend):
+    """A run of one worker needs no torch process group: nothing to all-reduce with, and its worker
+    process ends with the run. Skipping it saves the round trips TorchConfig's set-up and shutdown make
+    to the worker (address, port, environment, init_process_group)."""
+
+
+@dataclass
+class OneWorkerTorchConfig(TorchConfig):
+    """TorchConfig (the CUDA device context stays) without the process group; for `num_workers == 1`."""
+
+    @property
+    def backend_cls(self) -> type[Backend]:
+        return _OneWorkerBackend
+
+
+def torch_config(num_workers: int) -> TorchConfig:
+    """A process group only where there are several workers to join (train loops check
+    ``world_size > 1`` before any collective call; prepare_model / prepare_data_loader do too)."""
+    return OneWorkerTorchConfig() if num_workers == 1 else TorchConfig()
+
+
 def build_trainer(spec: dict[str, Any], settings: Settings) -> TorchTrainer:
     """spec: {"job_id", "ctx" (TrainContext as dict + supervisor), "num_workers", "fn"}."""
     config = {**spec["ctx"], "fn": spec["fn"]}
@@ -49,6 +72,7 @@ def build_trainer(spec: dict[str, Any], settings: Settings) -> TorchTrainer:
         run_worker,
         train_loop_config=config,
         scaling_config=scaling_config(settings, int(spec["num_workers"])),
+        torch_config=torch_config(int(spec["num_workers"])),
         run_config=run_config,
     )
 
@@ -70,4 +94,22 @@ def warm_up() -> bool:
     import ray.train.v2.api.data_parallel_trainer  # noqa: F401
     import torch  # noqa: F401
 
+    _start_autoscaling_coordinator()
     return True
+
+
+def _start_autoscaling_coordinator() -> None:
+    """Ray Train's controller registers every run with a detached AutoscalingCoordinator actor (created on
+    the first run of the cluster, waited for up to 5 s). Started here, the first job does not pay the start
+    of that process; where the internal helper is missing (another Ray version) the controller starts it."""
+    try:
+        from ray.data._internal.cluster_autoscaler.default_autoscaling_coordinator import (
+            get_or_create_autoscaling_coordinator,
+        )
+    except ImportError:
+        return
+    try:
+        coordinator = get_or_create_autoscaling_coordinator()
+        ray.get(coordinator.__ray_ready__.remote(), timeout=60)
+    except Exception:  # only a head start: the controller creates it again if needed
+        return

@@ -26,7 +26,7 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from raysight import joblog, metrics, ray_metrics
+from raysight import joblog, metrics, ray_metrics, train_storage
 from raysight.context import Platform
 from raysight.errors import RaysightError, public_message
 from raysight.ports import INTERRUPTED, QUEUED, RUNNING, STOPPED, JobRecordsFactory
@@ -34,6 +34,7 @@ from raysight.settings import Settings
 from raysight.training import placement
 from raysight.training.ray_errors import INTERRUPT_GRACE_S, is_interruption, reason
 from raysight.training.runner import needed_resources, run_job, warm_up
+from raysight.training.worker import clear_scratch_root
 
 log = logging.getLogger(__name__)
 NAMESPACE = "raysight"
@@ -75,6 +76,8 @@ class TrainSupervisor:
         self.metrics = metrics.recorder()
         self.families: dict[str, str] = {}  # job -> plugin (the metrics' family tag)
         self.last_epoch_at: dict[str, float] = {}  # job -> monotonic time of its last reported epoch
+        self.output_dirs: dict[str, str] = {}  # job -> its workers' scratch folder (cleaned when a run ends)
+        self.forced: set[str] = set()  # jobs whose run was cancelled by force (its processes may linger)
         self.reconcile()
         # a ready worker process (on this node, where runs start) for the first run
         self._warm = None if self.running else warm_up.options(scheduling_strategy=here()).remote()
@@ -186,6 +189,7 @@ class TrainSupervisor:
         self.started_at[job_id] = (time.monotonic(), -1)
         self.families[job_id] = str(spec["plugin"])
         self.last_epoch_at[job_id] = time.monotonic()
+        self.output_dirs[job_id] = str(spec["ctx"]["output_dir"])
         self.records.mark_running(job_id)
         self.records.log(job_id, f"Running: {spec['num_workers']} Ray Train worker(s)")
 
@@ -207,6 +211,7 @@ class TrainSupervisor:
         ray.cancel(ref)
         ready, _ = ray.wait([ref], timeout=self.settings.train_stop_timeout_s)
         if not ready:
+            self.forced.add(job_id)
             ray.cancel(ref, force=True)
             ray.wait([ref], timeout=30)
         self._finalize(job_id)
@@ -273,16 +278,40 @@ class TrainSupervisor:
             self.started_at.pop(job_id, None)
             self.families.pop(job_id, None)
             self.last_epoch_at.pop(job_id, None)
+            output_dir = self.output_dirs.pop(job_id, None)
+            forced = job_id in self.forced
+            self.forced.discard(job_id)
             ended = self.ended.pop(job_id, None)
         if ref is None:
             return
         try:
             self._record_end(job_id, ref, stopped)
             self._count_end(job_id)
+            self._clean_up(job_id, output_dir, forced=forced)
         finally:
             if ended is not None:
                 ended.set()
             self._schedule()
+
+    def _clean_up(self, job_id: str, output_dir: str | None, *, forced: bool) -> None:
+        """Disk after a run: the temporary checkpoint folders a stopped or killed worker could not remove, and
+        checkpoint folders Ray Train never registered (num_to_keep bounds only the registered ones). The latter
+        only after a run that ended in order (completed, or stopped without force): after a crash or a forced
+        cancel, Ray Train's controller may still register a checkpoint it was handed."""
+        try:
+            if output_dir:
+                clear_scratch_root(output_dir)
+            try:
+                job = self.records.get(job_id)
+            except RaysightError:  # deleted meanwhile (its folder goes with it)
+                return
+            if forced or job["status"] not in ("completed", STOPPED) or job.get("error"):
+                return
+            removed = train_storage.prune_unregistered(self.ctx.workspace.job_dir(job_id))
+            if removed:
+                log.info("job %s: removed %d unregistered checkpoint folder(s)", job_id, len(removed))
+        except Exception:  # never let disk clean-up fail the end of a run
+            log.exception("cleaning up after job %s", job_id)
 
     def _count_end(self, job_id: str) -> None:
         try:
