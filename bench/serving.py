@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -137,7 +138,7 @@ async def over_http(url: str, data: bytes, n: int, concurrency: int) -> tuple[fl
 def video_bench(base: str, model_id: str, model: object, frames: int, imgsz: int,
                 pids: dict[str, int]) -> dict[str, Any]:
     src = decode(bus_jpg())
-    path = Path(tempfile.mkdtemp()) / "v.mp4"
+    path = Path(tempfile.mkdtemp(prefix="raysight_bench_video_")) / "v.mp4"
     h, w = src.shape[:2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (w, h))
     for i in range(frames):
@@ -175,6 +176,7 @@ def video_bench(base: str, model_id: str, model: object, frames: int, imgsz: int
           "(goal >= 0.9)", flush=True)
     print(f"    CPU ms per frame: {sum(cpu.values()):.1f} = " + ", ".join(
         f"{k.split('#')[0]} {v:.1f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])), flush=True)
+    shutil.rmtree(path.parent, ignore_errors=True)
     return {"raw_1": raw[1], "raw_16": raw[16], "stream": fps, "ratio": fps / best, "cpu_ms_per_frame": cpu}
 
 
@@ -335,6 +337,7 @@ def main() -> None:
         peer.terminate()
         serve.shutdown()
         ray.shutdown()
+        shutil.rmtree(workspace, ignore_errors=True)  # weights, database, every request's stored upload
     figures["load_end"] = os.getloadavg()
     if ns.json:
         Path(ns.json).write_text(json.dumps(figures, indent=2))
