@@ -209,6 +209,22 @@ def test_concurrent_requests_are_batched(http: httpx.Client, server: str, traine
     assert items == 16 and batches < 16 and after["max_batch_seen"] > 1
 
 
+def test_a_corrupt_image_fails_alone_among_concurrent_ones(server: str, fresh_yolo: str) -> None:
+    """The replica decodes a batch's images together: one that does not decode fails its own request only."""
+    broken = png()[:64] + b"\x00" * 64  # a readable header: it passes the ingress's probe
+
+    async def fire() -> list[int]:
+        async with httpx.AsyncClient(base_url=server, timeout=120) as client:
+            rs = await asyncio.gather(*(
+                client.post(f"/infer/{fresh_yolo}",
+                            files={"file": ("x.png", broken if i % 4 == 0 else png(seed=i), "image/png")})
+                for i in range(8)
+            ))
+        return [r.status_code for r in rs]
+
+    assert asyncio.run(fire()) == [400 if i % 4 == 0 else 200 for i in range(8)]
+
+
 # -- errors ---------------------------------------------------------------------------------------------
 def test_errors(http: httpx.Client, fresh_yolo: str) -> None:
     good = {"file": ("p.png", png(), "image/png")}

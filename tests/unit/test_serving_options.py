@@ -23,3 +23,16 @@ def test_defaults_queue_without_limit_and_ask_no_custom_resource() -> None:
     assert ingress_queue_limits({}) == {}
     assert ingress_queue_limits({"max_queued_requests": 8}) == {
         "max_queued_requests": 8, "backpressure_config": {"status_code": 503, "retry_after_s": 1.0}}
+
+
+def test_cpu_replicas_raise_autoscaling_only_on_a_cluster_without_gpus() -> None:
+    scaling = {"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 8}
+    opts = ModelDeploymentOptions.from_args({"num_gpus": 0.25, "cpu_replicas": 2, "autoscaling_config": scaling})
+    on_gpu, on_cpu = opts.placed(1.0), opts.placed(0.0)
+    assert on_gpu.autoscaling_config == scaling and on_gpu.num_gpus == 0.25  # a GPU cluster: as configured
+    assert on_cpu.num_gpus == 0.0
+    assert on_cpu.deployment_kwargs()["autoscaling_config"] == {**scaling, "min_replicas": 2, "max_replicas": 2}
+    wide = ModelDeploymentOptions.from_args({"cpu_replicas": 3, "autoscaling_config": {"max_replicas": 1}})
+    assert wide.placed(0.0).autoscaling_config == {"min_replicas": 3, "max_replicas": 3}
+    fixed = ModelDeploymentOptions.from_args({"cpu_replicas": 2, "num_replicas": 1}).placed(0.0)
+    assert fixed.deployment_kwargs()["num_replicas"] == 1  # an explicit count stays

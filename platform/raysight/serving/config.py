@@ -25,6 +25,9 @@ class ModelDeploymentOptions:
     num_replicas: int | None = None
     # torch intra-op threads of a CPU replica; None = the cores this process may run on (see torch_threads)
     cpu_threads: int | None = None
+    # on a cluster without GPUs: at least this many replicas (autoscaling min_replicas), each computing
+    # on its share of the cores (torch_threads); None = as autoscaling_config / num_replicas say
+    cpu_replicas: int | None = None
     # how often each replica drops registry models that were deleted or updated (0 = never)
     reconcile_interval_s: float = 10.0
     autoscaling_config: dict[str, Any] | None = field(
@@ -44,26 +47,33 @@ class ModelDeploymentOptions:
 
     def torch_threads(self, device: str) -> int:
         """torch intra-op threads: cpu_threads if set; on CPU otherwise the node's cores less one (at
-        least 1), like ultralytics' own default. num_cpus is a scheduling share (Ray does not pin a
-        replica to cores), so round(num_cpus) would give 1 thread on any node; all cores is worse:
-        the Serve proxy and the ingress need a core too, and OpenMP threads that find their core busy
-        spin (on a loaded 2-core box, 2 threads ran 10x slower than 1, bench/serving.py). On a GPU the
-        CPU side only feeds the device: round(num_cpus) threads (at least 1)."""
+        least 1), like ultralytics' own default, divided among cpu_replicas. num_cpus is a scheduling
+        share (Ray does not pin a replica to cores), so round(num_cpus) would give 1 thread on any node;
+        all cores is worse: the Serve proxy and the ingress need a core too, and OpenMP threads that find
+        their core busy spin (on a loaded 2-core box, 2 threads ran 10x slower than 1, bench/serving.py).
+        On a GPU the CPU side only feeds the device: round(num_cpus) threads (at least 1)."""
         if self.cpu_threads:
             return int(self.cpu_threads)
         if device == "cpu":
             import os
 
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-            return max(1, cores - 1)
+            return max(1, (cores - 1) // max(1, self.cpu_replicas or 1))
         return max(1, round(self.num_cpus))
 
     def placed(self, cluster_gpus: float) -> ModelDeploymentOptions:
         """The same options with the GPU share dropped where the cluster has no GPU: a replica that
-        asks for a GPU on a GPU-less cluster would never start."""
-        if cluster_gpus <= 0 and self.num_gpus:
-            return ModelDeploymentOptions(**{**asdict(self), "num_gpus": 0.0})
-        return self
+        asks for a GPU on a GPU-less cluster would never start. There, autoscaling keeps at least
+        cpu_replicas replicas (an explicit num_replicas stays as it is)."""
+        if cluster_gpus > 0:
+            return self
+        changes: dict[str, Any] = {"num_gpus": 0.0} if self.num_gpus else {}
+        if self.cpu_replicas and self.num_replicas is None and self.autoscaling_config:
+            scaling = dict(self.autoscaling_config)
+            scaling["min_replicas"] = max(int(scaling.get("min_replicas", 1)), int(self.cpu_replicas))
+            scaling["max_replicas"] = max(int(scaling.get("max_replicas", 1)), scaling["min_replicas"])
+            changes["autoscaling_config"] = scaling
+        return ModelDeploymentOptions(**{**asdict(self), **changes}) if changes else self
 
     def deployment_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {

@@ -33,7 +33,7 @@ from ray import serve
 
 from raysight import defaults, metrics, ray_metrics
 from raysight.errors import Invalid, NotFound, RaysightError, Unavailable, public_message
-from raysight.imaging import MAX_INFER_PIXELS, decode_sized, scale_boxes
+from raysight.imaging import MAX_INFER_PIXELS, decode_sized, probe, scale_boxes
 from raysight.ports import ModelCatalogFactory
 from raysight.serving.config import ModelDeploymentOptions
 from raysight.settings import Settings
@@ -179,21 +179,29 @@ class ModelDeployment:
     # -- the interface callers use -------------------------------------------------------------
     async def predict(self, image: Any, options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """One RGB uint8 image, or an encoded image's bytes (decoded here, beside the model, boxes in
-        its own pixels) -> its detections (as dicts). Concurrent calls are batched."""
+        its own pixels) -> its detections (as dicts). Concurrent calls are batched.
+
+        Where the bytes are decoded: on a GPU replica in a thread of their own before batching (the
+        decodes of a batch run in parallel while the GPU works); on a CPU replica on the model thread,
+        with its batch (_predict_group): the model's threads already take the cores, a decode beside them
+        only fights them for a core, and it saves a thread hand-off per request."""
         scale = 1.0
         if isinstance(image, bytes):
-            image, scale = await self._decode(image)
+            if self.device == "cpu":  # the header now (Invalid / TooLarge before any model loads)
+                probe(image, max_decode_pixels=self.settings.max_image_pixels)
+            else:
+                image, scale = await self._decode(image)
         holder = await self._model()
         result = await self._predict_batch(holder, image, dict(options or {}))
         if isinstance(result, _Failed):
             raise result.exc
-        if scale != 1.0:
-            scale_boxes(result, scale)
-        return result
+        return scale_boxes(result, scale)
 
     async def _decode(self, data: bytes) -> tuple[Any, float]:
-        return await asyncio.to_thread(decode_sized, data, max_pixels=MAX_INFER_PIXELS,
-                                       max_decode_pixels=self.settings.max_image_pixels)
+        return await asyncio.to_thread(self._decode_sized, data)
+
+    def _decode_sized(self, data: bytes) -> tuple[Any, float]:
+        return decode_sized(data, max_pixels=MAX_INFER_PIXELS, max_decode_pixels=self.settings.max_image_pixels)
 
     async def run(self, op: str, payload: dict[str, Any]) -> Any:
         """A family-specific operation on the request's model (backend.run), in a thread."""
@@ -233,20 +241,41 @@ class ModelDeployment:
             batch = [images[i] for i in indices]
             started = time.perf_counter()
             try:
-                dets = await self._in_thread(self._predict_locked, holder, batch, opts)
+                answers = await self._in_thread(self._predict_group, holder, batch, opts)
                 self.metrics.observe("raysight_predict_seconds", time.perf_counter() - started,
                                      family=self.backend_name)
-                for i, per_image in zip(indices, dets, strict=True):
-                    results[i] = [d.as_dict() for d in per_image]
+                for i, answer in zip(indices, answers, strict=True):
+                    results[i] = answer
             except Exception as exc:
                 failure = _Failed(self._domain_error(exc))
                 for i in indices:
                     results[i] = failure
         return results
 
-    def _predict_locked(self, holder: LoadedModel, images: list[Any], opts: Any) -> Any:
-        with holder.lock:
-            return self.backend.predict(holder.get(), images, opts)
+    def _predict_group(self, holder: LoadedModel, items: list[Any], opts: Any) -> list[Any]:
+        """On the model thread: decode the group's encoded images (one thread hand-off per batch for
+        decode and model, not one per image), predict, and answer per item with dicts, boxes in each
+        image's own pixels (or a _Failed for an image that does not decode)."""
+        answers: list[Any] = [None] * len(items)
+        images, scales, where = [], [], []
+        for i, item in enumerate(items):
+            if isinstance(item, bytes):
+                try:
+                    image, scale = self._decode_sized(item)
+                except Exception as exc:
+                    answers[i] = _Failed(self._domain_error(exc))
+                    continue
+            else:
+                image, scale = item, 1.0
+            images.append(image)
+            scales.append(scale)
+            where.append(i)
+        if images:
+            with holder.lock:
+                dets = self.backend.predict(holder.get(), images, opts)
+            for i, scale, per_image in zip(where, scales, dets, strict=True):
+                answers[i] = scale_boxes([d.as_dict() for d in per_image], scale)
+        return answers
 
     def _domain_error(self, exc: Exception) -> Exception:
         """A plugin's failure as a domain error (Ray's own failures are translated by the caller's side,
