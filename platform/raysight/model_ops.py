@@ -14,6 +14,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from raysight.errors import Invalid
+
 Progress = Callable[[float], None]  # called with 0..1 while an operation runs (may be a no-op)
 
 
@@ -159,3 +161,51 @@ class Prunable(Protocol):
         """Write a pruned copy of the model to `output` in a form the family rebuilds without unpickling
         objects (e.g. kept channel counts + state_dict)."""
         ...
+
+
+# -- helpers a Prunable family shares -------------------------------------------------------------------------
+
+
+def prune_groups_of(groups: list[str] | None, known: list[str], family: str) -> list[str]:
+    """`groups` checked against the family's `known` ones (None or empty: all of them)."""
+    chosen = list(groups or known)
+    unknown = [g for g in chosen if g not in known]
+    if unknown:
+        raise Invalid(f"unknown layer group(s) {unknown}; {family} groups are {', '.join(known)}")
+    return chosen
+
+
+def prune_ratio(ratio: float) -> float:
+    """A pruning ratio: a number strictly between 0 and 1."""
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 < float(ratio) < 1.0:
+        raise Invalid("a pruning ratio must be a number between 0 and 1 (exclusive)")
+    return float(ratio)
+
+
+def count_params(net: Any) -> int:
+    """Parameters of a torch module."""
+    return int(sum(p.numel() for p in net.parameters()))
+
+
+def sweep_sensitivity(*, metric: str, groups: list[str], ratios: list[float], n_images: int, baseline: float,
+                      pruned: Callable[[float, str], Any], measure: Callable[[Any], float],
+                      progress: Progress | None = None) -> Sensitivity:
+    """The sensitivity table: each group pruned alone at each ratio (`pruned(ratio, group)`, a pruned
+    copy of the model), the metric lost against `baseline` (`measure(net)`), and the parameters left."""
+    steps = sorted({prune_ratio(r) for r in ratios})
+    if not steps:
+        raise Invalid("give at least one pruning ratio")
+    loss: dict[str, dict[str, float]] = {}
+    params: dict[str, dict[str, int]] = {}
+    total, done = len(groups) * len(steps), 0
+    for group in groups:
+        loss[group], params[group] = {}, {}
+        for ratio in steps:
+            net = pruned(ratio, group)
+            params[group][f"{ratio:g}"] = count_params(net)
+            loss[group][f"{ratio:g}"] = round(baseline - measure(net), 6)
+            done += 1
+            if progress is not None:
+                progress(done / total)
+    return Sensitivity(metric=metric, baseline=baseline, ratios=steps, groups=groups, loss=loss, params=params,
+                       n_images=n_images)

@@ -49,6 +49,10 @@ from raysight.model_ops import (
     Prunable,
     PruneResult,
     Sensitivity,
+    count_params,
+    prune_groups_of,
+    prune_ratio,
+    sweep_sensitivity,
 )
 from raysight.model_ops import Progress as Progress
 from raysight.onnx_int8 import quantize_int8
@@ -61,5 +65,6 @@ __all__ = [
     "ExportFormat", "ExportResult", "Invalid", "InvalidWeights", "ModelRef", "NotFound", "Operation",
     "PredictOptions", "Progress", "Prunable", "PruneResult", "RaysightError", "RunOp", "Sensitivity",
     "TaskType", "TrainContext", "TrainResult", "TrainSession", "Unavailable", "WeightsInfo", "WeightsMissing",
-    "hookimpl", "load_tensors", "meta_shapes", "mismatches", "quantize_int8", "require_fit", "rle", "tensor_dict",
+    "count_params", "hookimpl", "load_tensors", "meta_shapes", "mismatches", "prune_groups_of", "prune_ratio",
+    "quantize_int8", "require_fit", "rle", "sweep_sensitivity", "tensor_dict",
 ]

@@ -15,27 +15,25 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from raysight.plugin import EvalData, EvalOptions, Invalid, ModelRef, Progress, PruneResult, Sensitivity
+from raysight.plugin import (
+    EvalData,
+    EvalOptions,
+    Invalid,
+    ModelRef,
+    Progress,
+    PruneResult,
+    Sensitivity,
+    count_params,
+    prune_groups_of,
+    prune_ratio,
+    sweep_sensitivity,
+)
 
 GROUPS = ["layer1", "layer2", "layer3", "layer4"]
 
 
 def check_groups(groups: list[str] | None) -> list[str]:
-    chosen = list(groups or GROUPS)
-    unknown = [g for g in chosen if g not in GROUPS]
-    if unknown or not chosen:
-        raise Invalid(f"unknown layer group(s) {unknown}; ResNet groups are {', '.join(GROUPS)}")
-    return chosen
-
-
-def check_ratio(ratio: float) -> float:
-    if not isinstance(ratio, (int, float)) or not 0.0 < float(ratio) < 1.0:
-        raise Invalid("a pruning ratio must be a number between 0 and 1 (exclusive)")
-    return float(ratio)
-
-
-def count_params(net: Any) -> int:
-    return int(sum(p.numel() for p in net.parameters()))
+    return prune_groups_of(groups, GROUPS, "ResNet")
 
 
 def pruned_copy(net: Any, ratio: float, groups: list[str], imgsz: int) -> Any:
@@ -60,9 +58,6 @@ def sensitivity(ref: ModelRef, *, data: EvalData, ratios: list[float], groups: l
 
     options = options or EvalOptions()
     chosen = check_groups(groups)
-    steps = sorted({check_ratio(r) for r in ratios})
-    if not steps:
-        raise Invalid("give at least one pruning ratio")
     items = split_items(data)
     if not items:
         raise Invalid(f"the '{data.split}' split of {data.dataset_id} {data.version} has no images")
@@ -76,21 +71,10 @@ def sensitivity(ref: ModelRef, *, data: EvalData, ratios: list[float], groups: l
         truth, logits = run_scores(torch_scores(net), items, imgsz, options.batch)
         return float(classification_report(truth, logits[:, order], list(data.classes), 1)["metrics"]["top1"])
 
-    baseline = top1(loaded.net)
-    loss: dict[str, dict[str, float]] = {}
-    params: dict[str, dict[str, int]] = {}
-    total, done = len(chosen) * len(steps), 0
-    for group in chosen:
-        loss[group], params[group] = {}, {}
-        for ratio in steps:
-            net = pruned_copy(loaded.net, ratio, [group], imgsz)
-            loss[group][f"{ratio:g}"] = round(baseline - top1(net), 6)
-            params[group][f"{ratio:g}"] = count_params(net)
-            done += 1
-            if progress is not None:
-                progress(done / total)
-    return Sensitivity(metric="top1", baseline=baseline, ratios=steps, groups=chosen, loss=loss, params=params,
-                       n_images=len(items))
+    return sweep_sensitivity(metric="top1", groups=chosen, ratios=ratios, n_images=len(items),
+                             baseline=top1(loaded.net), measure=top1,
+                             pruned=lambda ratio, group: pruned_copy(loaded.net, ratio, [group], imgsz),
+                             progress=progress)
 
 
 def prune(ref: ModelRef, *, ratio: float, output: Path, groups: list[str] | None = None) -> PruneResult:
@@ -100,7 +84,7 @@ def prune(ref: ModelRef, *, ratio: float, output: Path, groups: list[str] | None
     from raysight_resnet.predict import load
 
     chosen = check_groups(groups)
-    ratio = check_ratio(ratio)
+    ratio = prune_ratio(ratio)
     arch = read_weights(str(ref.weights_path)).arch
     loaded = load(ref, device="cpu")
     net = pruned_copy(loaded.net, ratio, chosen, loaded.imgsz)

@@ -29,7 +29,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from raysight.plugin import EvalData, EvalOptions, Invalid, ModelRef, Progress, PruneResult, Sensitivity
+from raysight.plugin import (
+    EvalData,
+    EvalOptions,
+    Invalid,
+    ModelRef,
+    Progress,
+    PruneResult,
+    Sensitivity,
+    count_params,
+    prune_groups_of,
+    prune_ratio,
+    sweep_sensitivity,
+)
 
 GROUPS = ["backbone", "neck", "head"]
 ATTENTION = frozenset({"C2PSA", "PSA", "C2fPSA", "C2fAttn", "A2C2f", "AAttn", "Attention", "PSABlock"})
@@ -37,17 +49,7 @@ TRACE_SIZE = 64  # the example input torch-pruning traces (a multiple of the lar
 
 
 def check_groups(groups: list[str] | None) -> list[str]:
-    chosen = list(groups or GROUPS)
-    unknown = [g for g in chosen if g not in GROUPS]
-    if unknown or not chosen:
-        raise Invalid(f"unknown layer group(s) {unknown}; YOLO groups are {', '.join(GROUPS)}")
-    return chosen
-
-
-def check_ratio(ratio: float) -> float:
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 < float(ratio) < 1.0:
-        raise Invalid("a pruning ratio must be a number between 0 and 1 (exclusive)")
-    return float(ratio)
+    return prune_groups_of(groups, GROUPS, "YOLO")
 
 
 def _parts(net: Any) -> dict[str, list[Any]]:
@@ -168,10 +170,6 @@ def _pruned(copied: Any, ratio: float, groups: list[str]) -> Any:
     return copied.eval()
 
 
-def count_params(net: Any) -> int:
-    return int(sum(p.numel() for p in net.parameters()))
-
-
 def sensitivity(ref: ModelRef, *, data: EvalData, ratios: list[float], groups: list[str] | None = None,
                 options: EvalOptions | None = None, progress: Progress | None = None) -> Sensitivity:
     """mAP50-95 lost on `data` per group per ratio (each group pruned alone, no fine-tuning)."""
@@ -180,9 +178,6 @@ def sensitivity(ref: ModelRef, *, data: EvalData, ratios: list[float], groups: l
 
     options = options or EvalOptions()
     chosen = check_groups(groups)
-    steps = sorted({check_ratio(r) for r in ratios})
-    if not steps:
-        raise Invalid("give at least one pruning ratio")
     n_images = split_images(data)
     if n_images == 0:
         raise Invalid(f"the '{data.split}' split of {data.dataset_id} {data.version} has no images")
@@ -196,21 +191,9 @@ def sensitivity(ref: ModelRef, *, data: EvalData, ratios: list[float], groups: l
         model.model = net
         return float(validate(model, data=data, options=options, imgsz=imgsz, plots=False).box.map)
 
-    baseline = map50_95(copy.deepcopy(original))
-    loss: dict[str, dict[str, float]] = {}
-    params: dict[str, dict[str, int]] = {}
-    total, done = len(chosen) * len(steps), 0
-    for group in chosen:
-        loss[group], params[group] = {}, {}
-        for ratio in steps:
-            net = pruned_copy(original, ratio, [group])
-            params[group][f"{ratio:g}"] = count_params(net)
-            loss[group][f"{ratio:g}"] = round(baseline - map50_95(net), 6)
-            done += 1
-            if progress is not None:
-                progress(done / total)
-    return Sensitivity(metric="mAP50-95", baseline=baseline, ratios=steps, groups=chosen, loss=loss, params=params,
-                       n_images=n_images)
+    return sweep_sensitivity(metric="mAP50-95", groups=chosen, ratios=ratios, n_images=n_images,
+                             baseline=map50_95(copy.deepcopy(original)), measure=map50_95,
+                             pruned=lambda ratio, group: pruned_copy(original, ratio, [group]), progress=progress)
 
 
 def prune(ref: ModelRef, *, ratio: float, output: Path, groups: list[str] | None = None) -> PruneResult:
@@ -222,7 +205,7 @@ def prune(ref: ModelRef, *, ratio: float, output: Path, groups: list[str] | None
     from raysight_yolo.safe_load import load_checkpoint
 
     chosen = check_groups(groups)
-    ratio = check_ratio(ratio)
+    ratio = prune_ratio(ratio)
     source = Path(str(ref.weights_path))
     ckpt = load_checkpoint(source)
     model = ckpt.get("ema") or ckpt.get("model")
