@@ -95,10 +95,15 @@ def report_of(metrics: Any, names: list[str], n_images: int) -> dict[str, Any]:
     return {"metrics": headline, "per_class": rows, "confusion": confusion, "labels": labels}
 
 
+def thresholds(options: EvalOptions) -> tuple[float, float]:
+    """(confusion-matrix confidence, NMS IoU) of an evaluation: the options' or the defaults."""
+    return (MATRIX_CONF if options.conf is None else float(options.conf),
+            DEFAULT_IOU if options.iou is None else float(options.iou))
+
+
 def validate(model: Any, *, data: EvalData, options: EvalOptions, imgsz: int, plots: bool = True) -> Any:
     """ultralytics' DetMetrics of `model` (an ultralytics.YOLO) on the split, at `imgsz`."""
-    matrix_conf = MATRIX_CONF if options.conf is None else float(options.conf)
-    iou = DEFAULT_IOU if options.iou is None else float(options.iou)
+    matrix_conf, iou = thresholds(options)
     model.add_callback("on_val_batch_start", _matrix_threshold(matrix_conf))
     scratch = Path(tempfile.mkdtemp(prefix="raysight_val_"))
     try:  # plots=True: ultralytics fills the confusion matrix only then (the plots go to a scratch folder)
@@ -125,8 +130,7 @@ def evaluate(ref: ModelRef, *, data: EvalData, options: EvalOptions, progress: P
         raise Invalid(f"the model has {len(names)} classes but the dataset has {len(data.classes)}")
     names = list(data.classes)  # the version's names (its label files index them)
     imgsz = int(options.imgsz or ref.params.get("imgsz") or (model.overrides or {}).get("imgsz") or 640)
-    matrix_conf = MATRIX_CONF if options.conf is None else float(options.conf)
-    iou = DEFAULT_IOU if options.iou is None else float(options.iou)
+    matrix_conf, iou = thresholds(options)
     metrics = validate(model, data=data, options=options, imgsz=imgsz)
     if progress is not None:
         progress(1.0)

@@ -17,10 +17,12 @@ from typing import Any
 
 from raysight.plugin import InvalidWeights, meta_shapes
 
+Shapes = dict[str, tuple[int, ...]]
+
 PROBE_SIZE = 64  # a forward pass at a multiple of the largest stride (32)
 
 
-def config_shapes(model: Any) -> dict[str, tuple[int, ...]]:
+def config_shapes(model: Any) -> Shapes:
     """{key: shape} of the model its own yaml config builds (on the meta device)."""
     import copy
 
@@ -29,24 +31,25 @@ def config_shapes(model: Any) -> dict[str, tuple[int, ...]]:
     return meta_shapes(lambda: type(model)(cfg=cfg, ch=int(cfg.get("channels", 3)), nc=nc, verbose=False))
 
 
-def is_pruned(model: Any) -> bool:
-    """True when `model` (a DetectionModel) has the keys of its config but narrower tensors."""
+def is_pruned(model: Any, expected: Shapes | None = None) -> bool:
+    """True when `model` (a DetectionModel) has the keys of its config but narrower tensors (`expected`:
+    the config's shapes where the caller has them already)."""
     if not isinstance(getattr(model, "yaml", None), dict):
         return False
     state = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    expected = config_shapes(model)
+    expected = config_shapes(model) if expected is None else expected
     return state.keys() == expected.keys() and state != expected and all(
         len(state[k]) == len(expected[k]) and all(a <= b for a, b in zip(state[k], expected[k], strict=True))
         for k in state)
 
 
-def check_pruned(model: Any, name: str) -> None:
+def check_pruned(model: Any, name: str, expected: Shapes | None = None) -> None:
     """InvalidWeights unless `model` is a consistent channel-pruned copy of its config's architecture."""
     import copy
 
     import torch
 
-    if not is_pruned(model):
+    if not is_pruned(model, expected):
         raise InvalidWeights(f"'{name}' does not fit its config (and is not a channel-pruned copy of it)")
     probe = copy.deepcopy(model).float().eval()
     try:
@@ -54,10 +57,6 @@ def check_pruned(model: Any, name: str) -> None:
             probe(torch.zeros(1, int(model.yaml.get("channels", 3)), PROBE_SIZE, PROBE_SIZE))
     except Exception:
         raise InvalidWeights(f"'{name}': its pruned layers do not fit together (a forward pass fails)") from None
-
-
-def parameters(model: Any) -> int:
-    return int(sum(p.numel() for p in model.parameters()))
 
 
 def structure_keeping_trainer(base: type) -> type:

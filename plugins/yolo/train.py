@@ -22,7 +22,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from raysight.plugin import TrainResult, TrainSession
+from raysight.plugin import TrainResult, TrainSession, count_params
 
 PLOT_FILES = ("results.png", "confusion_matrix.png", "confusion_matrix_normalized.png", "BoxPR_curve.png",
               "BoxF1_curve.png", "BoxP_curve.png", "BoxR_curve.png", "MaskPR_curve.png", "MaskF1_curve.png",
@@ -106,7 +106,7 @@ def train_loop(config: dict[str, Any]) -> TrainResult:
     from ultralytics import YOLO
     from ultralytics.utils import LOGGER
 
-    from raysight_yolo.pruned_model import is_pruned, parameters, structure_keeping_trainer
+    from raysight_yolo.pruned_model import is_pruned, structure_keeping_trainer
     from raysight_yolo.safe_load import enforce, open_model
 
     enforce()  # every checkpoint ultralytics reads in this worker (start weights, resume) is a weights_only load
@@ -141,7 +141,7 @@ def train_loop(config: dict[str, Any]) -> TrainResult:
 
     pruned = is_pruned(model.model)
     if pruned:  # ultralytics would rebuild it from its yaml (un-pruning it): train the pruned model itself
-        session.log(f"Fine-tuning a channel-pruned {c.model_name}: {parameters(model.model)} parameters")
+        session.log(f"Fine-tuning a channel-pruned {c.model_name}: {count_params(model.model)} parameters")
 
     model.add_callback("on_fit_epoch_end", on_fit_epoch_end)
     device = "0" if session.use_gpu else "cpu"

@@ -49,9 +49,9 @@ def check(path: Path, *, family: str, arch: str | None = None, task: str = "dete
     classes = [str(names[k]) for k in sorted(names)] if isinstance(names, dict) else [str(n) for n in names]
     nc = int(getattr(model, "nc", 0) or cfg.get("nc") or len(classes))
     expected = meta_shapes(lambda: model_class(cfg=cfg, ch=int(cfg.get("channels", 3)), nc=nc, verbose=False))
-    pruned = task == "detect" and bool(mismatches(model.state_dict(), expected)) and is_pruned(model)
+    pruned = task == "detect" and bool(mismatches(model.state_dict(), expected)) and is_pruned(model, expected)
     if pruned:  # a channel-pruned copy of the config's architecture (raysight_yolo.prune): it must run
-        check_pruned(model, path.name)
+        check_pruned(model, path.name, expected)
     else:
         require_fit(model.state_dict(), expected, what=f"'{path.name}' does not fit its {found} config")
     if classes and len(classes) != nc:

@@ -56,8 +56,9 @@ def test_yolo_prune_fine_tunes_the_pruned_structure(rctx: Platform, trained_yolo
     itself (ultralytics would rebuild the full one from its yaml): the fine-tuned file has exactly the
     pruned parameter count, loads through the safe loader, and its mAP is reported; it exports to ONNX."""
     from raysight.model_ops import ExportFormat
+    from raysight.plugin import count_params
     from raysight.services import exports
-    from raysight_yolo.pruned_model import is_pruned, parameters
+    from raysight_yolo.pruned_model import is_pruned
     from raysight_yolo.safe_load import load_checkpoint
 
     parent = install(rctx, trained_yolo_files)
@@ -78,7 +79,7 @@ def test_yolo_prune_fine_tunes_the_pruned_structure(rctx: Platform, trained_yolo
     assert "pruned" in final["tags"] and final["file_size"] == result["size_after"]
     ckpt = load_checkpoint(final["weights_path"])  # weights_only, ultralytics' classes only
     tuned = ckpt.get("ema") or ckpt["model"]
-    assert is_pruned(tuned) and parameters(tuned) == result["params_after"]
+    assert is_pruned(tuned) and count_params(tuned) == result["params_after"]
     metric = result["metric"]
     assert metric["name"] == "mAP50-95" and metric["parent"] >= 0.3
     assert 0.0 <= metric["pruned"] <= 1.0 and 0.0 <= metric["fine_tuned"] <= 1.0

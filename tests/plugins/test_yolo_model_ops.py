@@ -63,11 +63,12 @@ def test_yolo_sensitivity_and_pruned_checkpoint(ctx: Platform, trained_yolo_file
     import torch
 
     from raysight.model_ops import Prunable
+    from raysight.plugin import count_params
     from raysight.services.model_tasks import model_and_ref
     from raysight_yolo.backend import YoloSegBackend
     from raysight_yolo.predict import load, predict
     from raysight_yolo.prune import GROUPS
-    from raysight_yolo.pruned_model import is_pruned, parameters
+    from raysight_yolo.pruned_model import is_pruned
     from raysight_yolo.safe_load import load_checkpoint
     from tests.datagen import make_detection_images
 
@@ -79,7 +80,7 @@ def test_yolo_sensitivity_and_pruned_checkpoint(ctx: Platform, trained_yolo_file
     seen: list[float] = []
     found = backend.sensitivity(ref, data=data, ratios=[0.5], groups=["backbone", "head"], progress=seen.append)
     assert found.metric == "mAP50-95" and found.baseline >= 0.3 and found.groups == ["backbone", "head"]
-    whole = parameters(load_checkpoint(ref.weights_path)["model"])
+    whole = count_params(load_checkpoint(ref.weights_path)["model"])
     assert all(0 < found.params[g]["0.5"] < whole for g in found.groups)
     assert found.loss["backbone"]["0.5"] > 0.05  # half the backbone's channels gone, untrained: it shows
     assert seen[-1] == 1.0
@@ -90,7 +91,7 @@ def test_yolo_sensitivity_and_pruned_checkpoint(ctx: Platform, trained_yolo_file
     assert pruned.path.endswith(".pt") and pruned.groups == GROUPS
     assert pruned.params_after < 0.75 * pruned.params_before and pruned.size_after < pruned.size_before
     net = load_checkpoint(pruned.path)["model"]  # both safe-load gates: weights_only, ultralytics' classes
-    assert is_pruned(net) and parameters(net) == pruned.params_after
+    assert is_pruned(net) and count_params(net) == pruned.params_after
     info = backend.check_weights(Path(pruned.path))
     assert info.format == "ultralytics checkpoint (channel-pruned)" and info.classes == ["square", "circle"]
     # a C2f whose halves disagree with its channels is refused, not loaded
