@@ -16,11 +16,18 @@ from typing import Any
 SNAPSHOT = "checkpoint_manager_snapshot.json"
 
 
+def _snapshot(run_dir: Path) -> dict[str, Any] | None:
+    """The run's checkpoint manager snapshot, None when there is none or it does not parse."""
+    try:
+        return json.loads((Path(run_dir) / SNAPSHOT).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def latest(run_dir: Path) -> dict[str, Any] | None:
     """{"path", "metrics"} of the run's latest registered checkpoint, or None."""
-    try:
-        snapshot = json.loads((Path(run_dir) / SNAPSHOT).read_text())
-    except (OSError, ValueError):
+    snapshot = _snapshot(run_dir)
+    if snapshot is None:
         return None
     result = snapshot.get("latest_checkpoint_result")
     if not result or not result.get("checkpoint_dir_name"):
@@ -46,9 +53,8 @@ def latest_epoch(run_dir: Path) -> int | None:
 
 def registered_dirs(run_dir: Path) -> set[str] | None:
     """Names of the checkpoint folders the snapshot tracks (None when there is no readable snapshot)."""
-    try:
-        snapshot = json.loads((Path(run_dir) / SNAPSHOT).read_text())
-    except (OSError, ValueError):
+    snapshot = _snapshot(run_dir)
+    if snapshot is None:
         return None
     names = {str(r.get("checkpoint_dir_name")) for r in snapshot.get("checkpoint_results") or []}
     latest_result = snapshot.get("latest_checkpoint_result") or {}
