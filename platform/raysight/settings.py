@@ -223,6 +223,7 @@ def layered_settings(
 
 
 TRAIN_POLL_S = "0.5"
+PREEMPTION_WATCHER = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
 
 
 def ray_env(*, local: bool = True) -> dict[str, str]:
@@ -236,6 +237,12 @@ def ray_env(*, local: bool = True) -> dict[str, str]:
     # every 2 s by default: a run whose epochs are shorter waits for it at every report, and every state
     # change (start-up, end) waits a poll too. The supervisor and everything it starts inherit this.
     env["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = os.environ.get("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", TRAIN_POLL_S)
+    if local:
+        # Ray Train starts a preemption watcher process per run that polls for nodes being drained (spot
+        # instances, autoscaler scale-down). The cluster raysight starts is this one node, which nothing
+        # drains: no watcher, one process start less while the first epoch runs. A joined cluster keeps
+        # Ray Train's default.
+        env[PREEMPTION_WATCHER] = os.environ.get(PREEMPTION_WATCHER, "0")
     return env
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from raysight.plugin import Detection, ModelRef, NotFound, PredictOptions
+from raysight_yolo import cpu_runtime
 
 DEFAULT_IMGSZ = 640
 
@@ -20,12 +21,14 @@ class LoadedYolo:
     imgsz: int = DEFAULT_IMGSZ
     extra: dict[str, Any] = field(default_factory=dict)
     task: str = "detect"  # ultralytics' task: detect, or segment (masks as polygons)
+    twin: Any = None  # cpu_runtime.OnnxTwin: the same weights on onnxruntime (CPU replicas)
 
 
 def load(ref: ModelRef, *, device: str, task: str = "detect") -> LoadedYolo:
     """An ultralytics YOLO from `.pt` weights (loaded through raysight_yolo.safe_load: nothing in the
     file is run) or a `.yaml` architecture (fresh weights), warmed up so that the first request does not
-    pay for predictor set-up and layer fusion."""
+    pay for predictor set-up and layer fusion. On a CPU a detector predicts through onnxruntime
+    (raysight_yolo.cpu_runtime) when its export passes the parity check; `extra["runtime"]` says which."""
     from pathlib import Path
 
     from ultralytics import YOLO
@@ -46,6 +49,13 @@ def load(ref: ModelRef, *, device: str, task: str = "detect") -> LoadedYolo:
     # like ultralytics itself: the size the weights were trained at, unless the record says otherwise
     imgsz = int(ref.params.get("imgsz") or (model.overrides or {}).get("imgsz") or DEFAULT_IMGSZ)
     loaded = LoadedYolo(model=model, names=names, device=device, imgsz=imgsz, task=task)
+    if device == "cpu" and cpu_runtime.wanted() == cpu_runtime.ONNXRUNTIME and not weights.endswith((".yaml", ".yml")):
+        import torch
+
+        loaded.twin, loaded.extra["runtime"] = cpu_runtime.onnx_twin(
+            Path(weights), task=task, imgsz=imgsz, threads=torch.get_num_threads())
+    else:
+        loaded.extra["runtime"] = {"runtime": cpu_runtime.TORCH}
     predict(loaded, [np.zeros((64, 64, 3), dtype=np.uint8)], PredictOptions())
     return loaded
 
@@ -61,7 +71,8 @@ def predict(model: LoadedYolo, images: list[np.ndarray], options: PredictOptions
     import cv2
 
     bgr = [cv2.cvtColor(np.ascontiguousarray(im), cv2.COLOR_RGB2BGR) for im in images]
-    results = model.model.predict(
+    runner = model.twin.ready() if model.twin is not None else model.model
+    results = runner.predict(
         bgr,
         conf=float(options.conf),
         iou=float(options.iou),

@@ -63,3 +63,12 @@ def test_token_auth_is_only_disabled_for_the_local_cluster(monkeypatch: pytest.M
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
     assert ray_env(local=False)["RAY_AUTH_MODE"] == "token"
     assert ray_env(local=True)["RAY_AUTH_MODE"] == "token"
+
+
+def test_ray_trains_preemption_watcher_is_off_only_on_the_cluster_raysight_starts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", raising=False)
+    assert ray_env(local=True)["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] == "0"
+    assert "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER" not in ray_env(local=False)  # a joined cluster: Ray's default
+    monkeypatch.setenv("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "1")
+    assert ray_env(local=True)["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] == "1"  # the user's choice wins
