@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 RUNTIME_ENV = "RAYSIGHT_YOLO_CPU_RUNTIME"
 ONNXRUNTIME, TORCH = "onnxruntime", "torch"
 PROBE_SIZES = (256,)  # checked besides the model's own image size: the graph's shapes are dynamic
+# torch's ONNX exporter keeps module-level state while it traces: a replica loading two models at once
+# exports them one after the other
+_EXPORTING = threading.Lock()
 
 
 def wanted() -> str:
@@ -85,7 +89,8 @@ def onnx_twin(weights: Path, *, task: str, imgsz: int, threads: int) -> tuple[On
         return None, {"runtime": TORCH, "reason": f"{task} models run on PyTorch"}
     folder = Path(tempfile.mkdtemp(prefix="raysight_yolo_ort_"))
     try:
-        twin, info = _export_and_check(weights, folder, task=task, imgsz=imgsz, threads=threads)
+        with _EXPORTING:
+            twin, info = _export_and_check(weights, folder, task=task, imgsz=imgsz, threads=threads)
     except Exception as exc:  # the exporter or onnxruntime refused this model: PyTorch serves it
         twin, info = None, {"runtime": TORCH, "reason": f"ONNX export failed: {type(exc).__name__}: {exc}"}
     if twin is None:
