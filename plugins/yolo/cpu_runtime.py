@@ -82,6 +82,16 @@ def probe_inputs(size: int) -> np.ndarray:
     return np.clip(base + rng.normal(0, 0.05, base.shape), 0, 1).astype(np.float32)[None]
 
 
+def twin_for(weights: str, *, device: str, task: str, imgsz: int) -> tuple[OnnxTwin | None, dict[str, Any]]:
+    """The one decision for a loaded model: a twin on a CPU for a weights file when the environment does
+    not turn it off (its threads: the replica's torch share), else (None, {"runtime": "torch"})."""
+    if device != "cpu" or wanted() != ONNXRUNTIME or weights.endswith((".yaml", ".yml")):
+        return None, {"runtime": TORCH}
+    import torch
+
+    return onnx_twin(Path(weights), task=task, imgsz=imgsz, threads=torch.get_num_threads())
+
+
 def onnx_twin(weights: Path, *, task: str, imgsz: int, threads: int) -> tuple[OnnxTwin | None, dict[str, Any]]:
     """(twin, info) for a detector's weights file, or (None, info with the reason it stays on PyTorch).
     The .onnx lives in a temporary folder removed when the twin is garbage-collected."""

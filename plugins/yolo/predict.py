@@ -49,13 +49,7 @@ def load(ref: ModelRef, *, device: str, task: str = "detect") -> LoadedYolo:
     # like ultralytics itself: the size the weights were trained at, unless the record says otherwise
     imgsz = int(ref.params.get("imgsz") or (model.overrides or {}).get("imgsz") or DEFAULT_IMGSZ)
     loaded = LoadedYolo(model=model, names=names, device=device, imgsz=imgsz, task=task)
-    if device == "cpu" and cpu_runtime.wanted() == cpu_runtime.ONNXRUNTIME and not weights.endswith((".yaml", ".yml")):
-        import torch
-
-        loaded.twin, loaded.extra["runtime"] = cpu_runtime.onnx_twin(
-            Path(weights), task=task, imgsz=imgsz, threads=torch.get_num_threads())
-    else:
-        loaded.extra["runtime"] = {"runtime": cpu_runtime.TORCH}
+    loaded.twin, loaded.extra["runtime"] = cpu_runtime.twin_for(weights, device=device, task=task, imgsz=imgsz)
     predict(loaded, [np.zeros((64, 64, 3), dtype=np.uint8)], PredictOptions())
     return loaded
 
