@@ -195,8 +195,14 @@ def step_node_dies(cluster: Cluster, folder: Path, nodes: dict[str, Any], node_i
     result.update(status=job["status"], error=job["error"], checkpoint_epoch=job["checkpoint_epoch"],
                   model_id=job["model_id"], epochs=[h["epoch"] for h in job["history"]])
     if not max_failures:
-        # resumable: a resume is accepted (it waits for room: the only worker node left is gone)
+        # resumable: a resume is accepted and waits (the only worker node left is gone). Wait until Ray has
+        # dropped the dead node from its totals first: the resume must wait for a node, not fail at once as
+        # a new job that needs more than the whole cluster has does (this once raced the node's removal)
+        deadline = time.monotonic() + 60
+        while ray.cluster_resources().get("trainer", 0) and time.monotonic() < deadline:
+            time.sleep(0.2)
         result["resume"] = training.resume_job(ctx=ctx, job_id=job_id)["status"]
+        result["resume_reason"] = training.get_job(ctx=ctx, job_id=job_id)["queue_reason"]
         nodes["node_c"] = cluster.add_node(**WORKER_NODE, resources={"node_c": 1, **TRAINER})
         node_ids["node_c"] = nodes["node_c"].node_id
         names["node_c"] = node_ids["node_c"]

@@ -73,6 +73,7 @@ def test_a_removed_node_ends_the_job_stopped_and_resumable(scenario: dict[str, A
     assert result["status"] == "stopped" and result["error"].startswith("interrupted: "), result
     assert result["checkpoint_epoch"] >= 1
     assert result["resume"] == "queued"  # no worker node left until node_c joins
+    assert result["resume_reason"].startswith("waiting for a node with trainer"), result
     after = result["after_resume"]  # it went on, on the node that joined, past the epoch it had reached
     assert after["status"] == "running" and after["node"] == "node_c", result
     assert after["epoch"] > result["epochs"][-1], result

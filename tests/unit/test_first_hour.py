@@ -68,6 +68,21 @@ def test_a_run_fits_waits_or_can_never_fit() -> None:
     assert gpu.impossible and "has no GPU" in str(gpu.reason) and "RAYSIGHT_TRAIN_USE_GPU" in str(gpu.reason)
 
 
+def test_a_resumed_run_waits_for_the_node_it_lost_instead_of_failing() -> None:
+    # the only node with the custom resource the workers ask for has left the cluster
+    need, total = {"CPU": 1.0, "trainer": 1.0}, {"CPU": 2.0}
+    new = placement.check(need, total=total, free=total, workers=1)
+    assert new.impossible and "the whole Ray cluster has no trainer" in str(new.reason)
+    resumed = placement.check(need, total=total, free=total, workers=1, resumed=True)
+    assert not resumed.impossible
+    assert resumed.reason == ("waiting for a node with trainer: the job needs 1 trainer (1 Train worker(s) x 1 "
+                              "trainer) and the Ray cluster has no trainer now (the node it ran on left); it "
+                              "starts when one joins")
+    back = placement.check(need, total={**total, "trainer": 1.0}, free={**total, "trainer": 1.0}, workers=1,
+                           resumed=True)
+    assert back.reason is None
+
+
 def test_demo_data_writes_a_yolo_zip_and_a_classification_zip(tmp_path: Path) -> None:
     assert main(["demo-data", str(tmp_path / "demo")]) == 0
     with zipfile.ZipFile(tmp_path / "demo" / "shapes_yolo.zip") as zf:

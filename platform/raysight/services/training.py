@@ -365,7 +365,8 @@ def job_spec(*, ctx: Platform, job_id: str) -> dict[str, Any]:
             use_gpu=ctx.settings.train_use_gpu,
         )
         return {"job_id": job.id, "plugin": job.plugin, "ctx": asdict(train_ctx),
-                "num_workers": backend.scaling_workers(requested)}
+                "num_workers": backend.scaling_workers(requested),
+                "resumed": job.resumed_from_epoch is not None}
 
 
 def _update(ctx: Platform, job_id: str, **fields: Any) -> dict[str, Any] | None:

@@ -25,13 +25,23 @@ def _amount(value: float) -> str:
     return f"{value:g}"
 
 
-def check(need: dict[str, float], *, total: dict[str, float], free: dict[str, float], workers: int) -> Fit:
-    """Compare what a run needs with the cluster's total and free resources (Ray's logical accounting)."""
+def check(need: dict[str, float], *, total: dict[str, float], free: dict[str, float], workers: int,
+          resumed: bool = False) -> Fit:
+    """Compare what a run needs with the cluster's total and free resources (Ray's logical accounting).
+
+    `resumed`: the job ran on this cluster before (a resume). Where the whole cluster now lacks what it
+    needs, the nodes it ran on were lost (removed, crashed, scaled down), and the job waits for one to join
+    rather than failing: the moment Ray drops a dead node from its totals must not decide a resume's fate.
+    """
     for name, amount in sorted(need.items()):
         have = float(total.get(name, 0.0))
         if amount > have + EPS:
             per = _amount(amount / max(1, workers))
             what = f"{_amount(have)} {name}" if have else f"no {name}"
+            if resumed:
+                return Fit(reason=f"waiting for a node with {name}: the job needs {_amount(amount)} {name} "
+                                  f"({workers} Train worker(s) x {per} {name}) and the Ray cluster has {what} "
+                                  "now (the node it ran on left); it starts when one joins")
             return Fit(
                 reason=f"the job needs {_amount(amount)} {name} ({workers} Train worker(s) x {per} {name}) but "
                        f"the whole Ray cluster has {what}; {HINTS.get(name, 'add nodes')}",

@@ -5,7 +5,8 @@ finished runs.
 - Queue: a job starts when fewer than settings.max_concurrent_jobs run and the cluster has the CPUs /
   GPUs its workers need; otherwise it stays `queued` (its `queue_reason` says what it waits for) and
   starts by itself when room frees. A job that does not fit never blocks the jobs queued behind it; a
-  job that needs more than the whole cluster has fails at once (training.placement).
+  job that needs more than the whole cluster has fails at once, unless it is a resume: then the node
+  it ran on left, and it waits for one to join (training.placement).
 - Run: `runner.run_job` is a Ray task owned by this actor; it runs TorchTrainer.fit().
 - Stop: `ray.cancel` on that task (fit() aborts the run gracefully, checkpoints stay); forced after
   settings.train_stop_timeout_s.
@@ -149,8 +150,8 @@ class TrainSupervisor:
                     self._drop(job_id, exc.message)
                     continue
                 need = needed_resources(self.settings, int(spec["num_workers"]))
-                fit = placement.check(need, total=total, free=free,
-                                      workers=int(spec["num_workers"]))
+                fit = placement.check(need, total=total, free=free, workers=int(spec["num_workers"]),
+                                      resumed=bool(spec.get("resumed")))
                 if fit.impossible:
                     self._drop(job_id, str(fit.reason))
                 elif len(self.running) >= slots:
