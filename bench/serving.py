@@ -5,8 +5,9 @@ in-process, same weights, same image, same HTTP client, same concurrency, one ru
 
 Image: ultralytics' own bus.jpg (810x1080 JPEG, shipped inside the ultralytics package), every request.
 Weights: an untrained YOLOv8n (yolov8n.yaml) unless --weights is given (throughput barely depends on
-what the weights learned). Platform: Ray started with this machine's CPUs and the SHIPPED
-serve_config.yaml values for the ingress and the yolo deployment (only the port is changed).
+what the weights learned). Platform: Ray started with this machine's CPUs, the environment `raysight
+serve` gives its Ray processes (the application's env_vars included) and the SHIPPED serve_config.yaml
+values for the ingress and the yolo deployment (only the port is changed).
 Peer: bench/peer_server.py under uvicorn, one worker (ultralytics' own torch thread default).
 In-process: sequential and batched 16, each with ultralytics' thread default and with every core.
 Printed per imgsz: in-process sequential and batched 16; c1 req/s + p50 and c16 req/s for platform and
@@ -230,10 +231,13 @@ def main() -> None:
     p.add_argument("--json", default=None)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="experiments only: override a yolo deployment option of the shipped config (YAML value)")
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                   help="experiments only: an environment variable for the Ray processes (not this one)")
     ns = p.parse_args()
     signal.signal(signal.SIGTERM, _interrupt)  # `timeout` or kill: shut Ray down (the finally below)
 
-    from raysight.settings import apply_process_env, ray_env
+    from raysight.cli import app_env
+    from raysight.settings import apply_process_env, ray_env, serve_env
 
     apply_process_env()
     import ray
@@ -274,7 +278,9 @@ def main() -> None:
     peer_port, port = free_port(), free_port()
     peer = start_peer(weights, peer_port)
     ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR",
-             runtime_env={"env_vars": ray_env()}, log_to_driver=False)
+             runtime_env={"env_vars": {**ray_env(), **serve_env(app_env(shipped["applications"][0])),
+                                       **dict(e.split("=", 1) for e in ns.env)}},
+             log_to_driver=False)
     # as `raysight serve` starts it (Serve's default logging: access logs on), and the app's own
     # logging_config where serve_config.yaml gives one
     serve.start(proxy_location=shipped.get("proxy_location", "EveryNode"),

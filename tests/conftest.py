@@ -88,13 +88,13 @@ def outside_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def ray_cluster(outside_plugin: Path) -> Iterator[None]:
     import ray
 
-    from raysight.settings import ray_env
+    from raysight.settings import ray_env, serve_env
 
     pythonpath = os.pathsep.join(p for p in (str(outside_plugin), os.environ.get("PYTHONPATH", "")) if p)
     ray.init(
         address="local",  # a cluster of its own, never one that `ray start` or another run left here
         num_cpus=int(os.environ.get("RAYSIGHT_TEST_RAY_CPUS", "8")),
-        runtime_env={"env_vars": {**ray_env(), "PYTHONPATH": pythonpath}},
+        runtime_env={"env_vars": {**ray_env(), **serve_env(), "PYTHONPATH": pythonpath}},
         include_dashboard=False,
         logging_level="WARNING",
         log_to_driver=True,

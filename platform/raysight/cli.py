@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from raysight import weights_cli
-from raysight.settings import Settings, apply_process_env, layered_settings, ray_env
+from raysight.settings import Settings, apply_process_env, layered_settings, ray_env, serve_env
 
 log = logging.getLogger("raysight")
 DEFAULT_APP = {"name": "raysight", "route_prefix": "/", "import_path": "raysight.serving.app:build_app", "args": {}}
@@ -32,6 +32,11 @@ def load_serve_config(path: Path | None) -> dict[str, Any]:
         if app.get("import_path", "").startswith("raysight.serving.app"):
             return {**DEFAULT_APP, **app}
     raise SystemExit(f"{path} declares no raysight application (import_path raysight.serving.app:build_app)")
+
+
+def app_env(app_cfg: dict[str, Any]) -> dict[str, Any]:
+    """The application's `runtime_env.env_vars` in serve_config.yaml."""
+    return dict((app_cfg.get("runtime_env") or {}).get("env_vars") or {})
 
 
 def serve_app_args(settings: Settings, app_cfg: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +76,7 @@ def cmd_serve(ns: argparse.Namespace) -> int:
         # "local": a new cluster of this machine. None would join the last cluster anyone started here
         # (Ray reads /tmp/ray/ray_current_cluster), e.g. another user's or a test's.
         address=settings.ray_address or "local",
-        runtime_env={"env_vars": ray_env(local=local)},
+        runtime_env={"env_vars": {**ray_env(local=local), **serve_env(app_env(app_cfg))}},
         logging_level=logging.WARNING,
         **dashboard,
     )

@@ -246,6 +246,29 @@ def ray_env(*, local: bool = True) -> dict[str, str]:
     return env
 
 
+# Ray Serve's request path, read by every Serve process (proxy, replicas) when it starts. By default a
+# replica runs the application's code on a second event loop in its own thread and every process that
+# holds a DeploymentHandle routes on a third loop, so each request crosses threads twice per hop. Both off
+# (Serve's "throughput optimized" settings) cut the CPU a request costs the proxy and the ingress by about
+# a fifth on 2 cores (bench/serving.py). The price: application code that blocks the event loop also
+# delays Serve's own work on it. raysight's model deployments predict in executor threads and the
+# ingress calls handles from async code only, which this needs (a handle used outside an event loop
+# raises with the router on the caller's loop).
+SERVE_ENV = {
+    "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
+    "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
+}
+
+
+def serve_env(app_env: dict[str, Any] | None = None) -> dict[str, str]:
+    """Environment of the Ray processes `raysight serve` starts Serve in: Serve's request-path settings
+    (SERVE_ENV), then serve_config.yaml's application `runtime_env.env_vars` (`app_env`, what `serve
+    deploy` gives the replicas). A variable set in this process's environment wins over both. Never
+    applied to this process: a handle it created would need an event loop."""
+    env = {**SERVE_ENV, **{str(k): str(v) for k, v in (app_env or {}).items()}}
+    return {key: os.environ.get(key, value) for key, value in env.items()}
+
+
 def apply_process_env(*, local: bool = True) -> None:
     """Defaults for this process before Ray starts: a local cluster without token auth (so that
     `serve status` and the dashboard work for a local user; never for a joined cluster) and no

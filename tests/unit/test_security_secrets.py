@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from raysight.cli import load_serve_config, serve_app_args
+from raysight.cli import app_env, load_serve_config, serve_app_args
 from raysight.serving.app import build_app
-from raysight.settings import Settings, ray_env
+from raysight.settings import SERVE_ENV, Settings, ray_env, serve_env
 
 KEY = "key-3f9a7c"
 PASSWORD = "pw-8d2e1b"
@@ -72,3 +72,19 @@ def test_ray_trains_preemption_watcher_is_off_only_on_the_cluster_raysight_start
     assert "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER" not in ray_env(local=False)  # a joined cluster: Ray's default
     monkeypatch.setenv("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "1")
     assert ray_env(local=True)["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] == "1"  # the user's choice wins
+
+
+def test_serve_runs_without_its_extra_thread_and_loop_in_raysight_serve_and_serve_deploy(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in SERVE_ENV:
+        monkeypatch.delenv(key, raising=False)
+    shipped = app_env(load_serve_config(Path(__file__).parents[2] / "serve_config.yaml"))
+    # `serve deploy serve_config.yaml` gives the replicas the same settings `raysight serve` gives every process
+    assert {k: shipped[k] for k in SERVE_ENV} == SERVE_ENV == {
+        "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0", "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0"}
+    env = serve_env(shipped)
+    assert env["YOLO_OFFLINE"] == "1" and env["RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP"] == "0"
+    assert serve_env({"RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "1"})[
+        "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD"] == "1"  # the file's value over the default
+    monkeypatch.setenv("RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP", "1")
+    assert serve_env(shipped)["RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP"] == "1"  # the user's environment wins
