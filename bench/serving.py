@@ -268,7 +268,7 @@ def main() -> None:
     model_id = models.register(ctx=ctx, plugin="yolo", task_type="detect", weights_path=weights, classes=[],
                                name="bench", params={"imgsz": 640})["model_id"]
     model_key = models.serving_key(ctx=ctx, model_id=model_id)[1]
-    sizes = [int(s) for s in ns.sizes.split(",")]
+    sizes = [int(s) for s in ns.sizes.split(",") if s]  # "" : the video figures only
     figures: dict = {"config": vars(ns), "serve_args": serve_args["models"], "load_start": os.getloadavg()}
     print(f"bus.jpg 810x1080, {'untrained YOLOv8n' if not ns.weights else ns.weights}, {os.cpu_count()} CPUs, "
           f"load {os.getloadavg()[0]:.2f}; yolo deployment as shipped: {serve_args['models']['yolo']}", flush=True)
@@ -334,6 +334,8 @@ def main() -> None:
                       f"{fig['cpu_bound_c16/peer']:.2f}", flush=True)
             figures[f"imgsz_{size}"] = fig
         if ns.frames:
+            if not sizes:  # warm-up as above (model load, ONNX export, predictor set-up at 640)
+                asyncio.run(over_http(f"{urls['platform']}?imgsz=640", data, 2 * ns.concurrency, ns.concurrency))
             figures["video"] = video_bench(f"http://127.0.0.1:{port}", model_id, model, ns.frames, 640,
                                            pids["platform"])
         info = serve.get_deployment_handle("yolo", app_name="raysight").info.remote().result()

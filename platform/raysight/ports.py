@@ -50,6 +50,11 @@ class Predictor(Protocol):
         the model, boxes in the image's own pixels). Concurrent calls are batched by the replica."""
         ...
 
+    async def predict_many(self, family: str, model_key: str, images: list[np.ndarray],
+                           options: dict[str, Any]) -> list[list[dict[str, Any]]]:
+        """Detections of several RGB uint8 images in one call (one batch on one replica; video frames)."""
+        ...
+
     async def run(self, family: str, model_key: str, op: str, payload: dict[str, Any]) -> Any:
         """A family-specific operation (Backend.run) on the replica holding `model_key`."""
         ...

@@ -318,6 +318,25 @@ def test_video_stream(http: httpx.Client, trained_yolo: str, tmp_path: Path) -> 
     assert events[-1][1]["detections_per_frame"] == [len(f["detections"]) for f in frames]
 
 
+def test_a_group_of_frames_gets_each_frames_own_detections_in_order(trained_yolo: str, registry: Platform) -> None:
+    from ray import serve
+
+    _, key = models.serving_key(ctx=registry, model_id=trained_yolo)
+    handle = serve.get_deployment_handle("yolo", app_name="raysight").options(multiplexed_model_id=key)
+    frames = [np.asarray(s.image) for s in make_detection_images(5, size=128, seed=11, classes=CLASSES)]
+    opts = inference.options(conf=0.3)
+    one_by_one = [handle.predict.remote(frame, opts).result() for frame in frames]
+    assert all(one_by_one) and len({json.dumps(d, sort_keys=True) for d in one_by_one}) == 5  # 5 different answers
+    grouped = handle.predict_many.remote(frames, opts).result()
+    assert len(grouped) == 5
+    for got, want in zip(grouped, one_by_one, strict=True):
+        assert [d["class_id"] for d in got] == [d["class_id"] for d in want]
+        for a, b in zip(got, want, strict=True):
+            box = ("x1", "y1", "x2", "y2")
+            assert iou(tuple(a["bbox"][k] for k in box), tuple(b["bbox"][k] for k in box)) > 0.99
+            assert abs(a["confidence"] - b["confidence"]) < 0.01
+
+
 def test_video_stream_stops_when_the_client_leaves(
     http: httpx.Client, fresh_yolo: str, registry: Platform, tmp_path: Path
 ) -> None:

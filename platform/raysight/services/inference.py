@@ -76,6 +76,18 @@ async def predict_keyed(
     return dets
 
 
+async def predict_group(
+    *, ctx: Platform, backend: str, model_key: str, images: list[np.ndarray], opts: dict[str, Any]
+) -> list[list[dict[str, Any]]]:
+    """Several images through a resolved model in one call: one batch on one replica (video frames)."""
+    small = [fit_pixels(image, MAX_INFER_PIXELS) for image in images]
+    answers = await _predictor(ctx).predict_many(backend, model_key, small, opts)
+    for image, fitted, dets in zip(images, small, answers, strict=True):
+        if fitted is not image:
+            scale_boxes(dets, image.shape[1] / fitted.shape[1], image.shape[0] / fitted.shape[0])
+    return answers
+
+
 async def predict_images(
     *,
     ctx: Platform,

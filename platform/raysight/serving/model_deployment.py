@@ -4,6 +4,7 @@ Each replica keeps several models loaded (``@serve.multiplexed``, keyed by model
 concurrent predict calls (``@serve.batch``). Callers use a DeploymentHandle::
 
     handle.options(multiplexed_model_id=model_key).predict.remote(image_rgb, {"conf": 0.25})
+    handle.options(multiplexed_model_id=model_key).predict_many.remote([frame, ...], {...})  # one batch
     handle.options(multiplexed_model_id=model_key).run.remote("prompt", {...})   # family-specific ops
 
 Model keys: ``<model_id>@<version>`` for registry models (ModelCatalog.serving_key: the version
@@ -64,6 +65,18 @@ class _Failed:
 
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
+
+
+def _predict_options(raw: dict[str, Any]) -> Any:
+    """The options dict a caller sent (inference.options) as the plugin's PredictOptions."""
+    from raysight.backend import PredictOptions
+
+    return PredictOptions(
+        conf=float(raw.get("conf", defaults.CONF)),
+        iou=float(raw.get("iou", defaults.IOU)),
+        imgsz=raw.get("imgsz"),
+        extra=dict(raw.get("extra") or {}),
+    )
 
 
 def pick_device(num_gpus: float) -> str:
@@ -197,6 +210,24 @@ class ModelDeployment:
             raise result.exc
         return scale_boxes(result, scale)
 
+    async def predict_many(self, images: list[Any],
+                           options: dict[str, Any] | None = None) -> list[list[dict[str, Any]]]:
+        """Several RGB uint8 images of one model (a video's frames) -> their detections, in order: one
+        batch on the model thread, without a call and a trip through @serve.batch per image."""
+        holder = await self._model()
+        self._count_batch(len(images))
+        started = time.perf_counter()
+        try:
+            answers = await self._in_thread(self._predict_group, holder, list(images),
+                                            _predict_options(options or {}))
+        except Exception as exc:
+            raise self._domain_error(exc) from None
+        self.metrics.observe("raysight_predict_seconds", time.perf_counter() - started, family=self.backend_name)
+        for answer in answers:
+            if isinstance(answer, _Failed):
+                raise answer.exc
+        return answers
+
     async def _decode(self, data: bytes) -> tuple[Any, float]:
         return await asyncio.to_thread(self._decode_sized, data)
 
@@ -220,24 +251,13 @@ class ModelDeployment:
         self, holders: list[LoadedModel], images: list[Any], options: list[dict[str, Any]]
     ) -> list[list[dict[str, Any]] | _Failed]:
         """Serve splits batches by multiplexed model id; options may still differ: group by both."""
-        from raysight.backend import PredictOptions
-
-        self.stats["batches"] += 1
-        self.stats["batched_items"] += len(images)
-        self.stats["max_batch_seen"] = max(self.stats["max_batch_seen"], len(images))
-        self.metrics.observe("raysight_batch_size", len(images), family=self.backend_name)
+        self._count_batch(len(images))
         groups: dict[tuple[int, str], list[int]] = {}
         for i, (holder, opts) in enumerate(zip(holders, options, strict=True)):
             groups.setdefault((id(holder), repr(sorted(opts.items()))), []).append(i)
         results: list[Any] = [None] * len(images)
         for indices in groups.values():
-            holder, raw = holders[indices[0]], options[indices[0]]
-            opts = PredictOptions(
-                conf=float(raw.get("conf", defaults.CONF)),
-                iou=float(raw.get("iou", defaults.IOU)),
-                imgsz=raw.get("imgsz"),
-                extra=dict(raw.get("extra") or {}),
-            )
+            holder, opts = holders[indices[0]], _predict_options(options[indices[0]])
             batch = [images[i] for i in indices]
             started = time.perf_counter()
             try:
@@ -251,6 +271,12 @@ class ModelDeployment:
                 for i in indices:
                     results[i] = failure
         return results
+
+    def _count_batch(self, size: int) -> None:
+        self.stats["batches"] += 1
+        self.stats["batched_items"] += size
+        self.stats["max_batch_seen"] = max(self.stats["max_batch_seen"], size)
+        self.metrics.observe("raysight_batch_size", size, family=self.backend_name)
 
     def _predict_group(self, holder: LoadedModel, items: list[Any], opts: Any) -> list[Any]:
         """On the model thread: decode the group's encoded images (one thread hand-off per batch for

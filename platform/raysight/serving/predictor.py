@@ -91,6 +91,12 @@ class ServePredictor:
         self._note_device(family)
         return await _call(handle.predict.remote(image, options))
 
+    async def predict_many(self, family: str, model_key: str, images: list[np.ndarray],
+                           options: dict[str, Any]) -> list[list[dict[str, Any]]]:
+        handle = self._handle(family, model_key)
+        self._note_device(family)
+        return list(await _call(handle.predict_many.remote(images, options)))
+
     async def run(self, family: str, model_key: str, op: str, payload: dict[str, Any]) -> Any:
         return await _call(self._handle(family, model_key).run.remote(op, payload))
 
