@@ -140,7 +140,12 @@ def fit_pixels(image: np.ndarray, max_pixels: int) -> np.ndarray:
 
 
 def encode_jpeg(image_rgb: np.ndarray, quality: int = 80) -> bytes:
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return encode_jpeg_bgr(cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), quality)
+
+
+def encode_jpeg_bgr(image_bgr: np.ndarray, quality: int = 80) -> bytes:
+    """JPEG of an image in OpenCV's channel order (no conversion)."""
+    ok, buf = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise Invalid("cannot encode image")
     return buf.tobytes()

@@ -78,3 +78,18 @@ def test_jpeg_round_trip() -> None:
     rgb = np.full((16, 16, 3), (255, 0, 0), np.uint8)
     back = images.decode_image(images.encode_jpeg(rgb))
     assert back[8, 8, 0] > 200 and back[8, 8, 2] < 60
+
+
+def test_an_annotated_video_frame_is_bgr_with_the_palettes_colours() -> None:
+    from raysight.services.video import PALETTE, annotate_bgr
+
+    frame = np.zeros((600, 900, 3), np.uint8)
+    frame[..., 0] = 30  # a reddish RGB frame: the copy must come out in OpenCV's order
+    det = {"class_id": 2, "class_name": "c", "confidence": 0.9,
+           "bbox": {"x1": 100, "y1": 200, "x2": 400, "y2": 500}}
+    out = annotate_bgr(frame, [det])
+    assert out.shape == frame.shape and not np.shares_memory(out, frame) and int(frame.sum()) == 30 * 600 * 900
+    assert tuple(out[5, 5]) == (0, 0, 30)  # an untouched pixel, BGR
+    assert tuple(out[350, 100][::-1]) == PALETTE[2]  # the box's left edge, back in RGB: the palette's colour
+    back = images.decode_image(images.encode_jpeg_bgr(out))  # decodes as RGB
+    assert np.abs(back[350, 100].astype(int) - PALETTE[2]).max() < 40 and abs(int(back[5, 5][0]) - 30) < 8

@@ -29,7 +29,7 @@ import numpy as np
 from raysight import defaults
 from raysight.context import Platform
 from raysight.errors import Invalid, TooLarge
-from raysight.imaging import encode_jpeg
+from raysight.imaging import encode_jpeg_bgr
 from raysight.services import inference, tasks
 from raysight.settings import Settings
 from raysight.workspace import save_stream
@@ -141,14 +141,15 @@ def _probe_video(path: Path) -> VideoSource:
     return source
 
 
-def annotate(frame_rgb: np.ndarray, detections: list[dict[str, Any]]) -> np.ndarray:
-    """Boxes and labels drawn on a copy of the frame (OpenCV only: no font downloads)."""
-    out = np.ascontiguousarray(frame_rgb.copy())
+def annotate_bgr(frame_rgb: np.ndarray, detections: list[dict[str, Any]]) -> np.ndarray:
+    """Boxes and labels drawn on a BGR copy of the frame, what OpenCV's video writers and JPEG encoder
+    take: the channel swap is the copy (OpenCV only: no font downloads). PALETTE is in RGB."""
+    out = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR)
     thickness = max(1, round(sum(out.shape[:2]) / 600))
     for det in detections:
         box = det["bbox"]
         p1, p2 = (int(box["x1"]), int(box["y1"])), (int(box["x2"]), int(box["y2"]))
-        colour = PALETTE[int(det["class_id"]) % len(PALETTE)]
+        colour = PALETTE[int(det["class_id"]) % len(PALETTE)][::-1]
         cv2.rectangle(out, p1, p2, colour, thickness, cv2.LINE_AA)
         label = f"{det['class_name']} {det['confidence']:.2f}"
         scale = thickness / 3
@@ -222,7 +223,7 @@ async def infer_video(
         try:
             async for i, frame, dets in detect_frames(ctx=ctx, model_id=model_id, source=source, conf=conf):
                 counts.append(len(dets))
-                writer.write(cv2.cvtColor(annotate(frame, dets), cv2.COLOR_RGB2BGR))
+                writer.write(annotate_bgr(frame, dets))
                 if source.frame_count and i / source.frame_count - last >= 0.1:
                     last = i / source.frame_count
                     progress(last)
@@ -278,7 +279,7 @@ async def stream_video(
         async for i, frame, dets in detect_frames(ctx=ctx, model_id=model_id, source=source, conf=conf):
             if disconnected is not None and await disconnected():
                 break
-            jpeg = await asyncio.to_thread(lambda f=frame, d=dets: encode_jpeg(annotate(f, d)))
+            jpeg = await asyncio.to_thread(lambda f=frame, d=dets: encode_jpeg_bgr(annotate_bgr(f, d)))
             counts.append(len(dets))
             yield sse({"frame": i, "image_data": base64.b64encode(jpeg).decode("ascii"), "detections": dets})
         else:
