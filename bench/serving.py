@@ -6,8 +6,9 @@ in-process, same weights, same image, same HTTP client, same concurrency, one ru
 Image: ultralytics' own bus.jpg (810x1080 JPEG, shipped inside the ultralytics package), every request.
 Weights: an untrained YOLOv8n (yolov8n.yaml) unless --weights is given (throughput barely depends on
 what the weights learned). Platform: Ray started with this machine's CPUs, the environment `raysight
-serve` gives its Ray processes (the application's env_vars included) and the SHIPPED serve_config.yaml
-values for the ingress and the yolo deployment (only the port is changed).
+serve` gives its Ray processes (the application's env_vars included; direct ingress unless
+RAYSIGHT_DIRECT_INGRESS=false) and the SHIPPED serve_config.yaml values for the ingress and the yolo
+deployment (only the port is changed).
 Peer: bench/peer_server.py under uvicorn, one worker (ultralytics' own torch thread default).
 In-process: sequential and batched 16, each with ultralytics' thread default and with every core.
 Printed per imgsz: in-process sequential and batched 16; c1 req/s + p50 and c16 req/s for platform and
@@ -236,8 +237,8 @@ def main() -> None:
     ns = p.parse_args()
     signal.signal(signal.SIGTERM, _interrupt)  # `timeout` or kill: shut Ray down (the finally below)
 
-    from raysight.cli import app_env
-    from raysight.settings import apply_process_env, ray_env, serve_env
+    from raysight.cli import app_env, direct_ingress
+    from raysight.settings import apply_process_env, direct_ingress_env, ray_env, serve_env
 
     apply_process_env()
     import ray
@@ -277,14 +278,17 @@ def main() -> None:
     model.predict(decode(data), imgsz=640, verbose=False, device="cpu")
     peer_port, port = free_port(), free_port()
     peer = start_peer(weights, peer_port)
+    app_cfg = shipped["applications"][0]
+    direct = direct_ingress(Settings(**settings), app_cfg, local=True)  # as `raysight serve` decides
     ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR",
-             runtime_env={"env_vars": {**ray_env(), **serve_env(app_env(shipped["applications"][0])),
+             runtime_env={"env_vars": {**ray_env(), **serve_env(app_env(app_cfg)),
+                                       **(direct_ingress_env(port) if direct else {}),
                                        **dict(e.split("=", 1) for e in ns.env)}},
              log_to_driver=False)
     # as `raysight serve` starts it (Serve's default logging: access logs on), and the app's own
     # logging_config where serve_config.yaml gives one
     serve.start(proxy_location=shipped.get("proxy_location", "EveryNode"),
-                http_options={**(shipped.get("http_options") or {}), "port": port})
+                http_options={**(shipped.get("http_options") or {}), "port": free_port() if direct else port})
     serve.run(build_app(serve_args), name="raysight", route_prefix="/",
               logging_config=shipped["applications"][0].get("logging_config"))
     session = Path(ray._private.worker._global_node.get_session_dir_path()).name

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
 import sys
 import threading
 import time
@@ -14,7 +15,14 @@ from typing import Any
 import yaml
 
 from raysight import weights_cli
-from raysight.settings import Settings, apply_process_env, layered_settings, ray_env, serve_env
+from raysight.settings import (
+    Settings,
+    apply_process_env,
+    direct_ingress_env,
+    layered_settings,
+    ray_env,
+    serve_env,
+)
 
 log = logging.getLogger("raysight")
 DEFAULT_APP = {"name": "raysight", "route_prefix": "/", "import_path": "raysight.serving.app:build_app", "args": {}}
@@ -39,6 +47,21 @@ def app_env(app_cfg: dict[str, Any]) -> dict[str, Any]:
     return dict((app_cfg.get("runtime_env") or {}).get("env_vars") or {})
 
 
+def direct_ingress(settings: Settings, app_cfg: dict[str, Any], *, local: bool) -> bool:
+    """Whether `raysight serve` gives the ingress the port itself (Settings.direct_ingress): on its own
+    cluster only, with the one ingress replica the port can hold, and without an ingress queue limit
+    (`ingress.max_queued_requests` is enforced by Serve's proxy, which direct requests skip)."""
+    ingress = (app_cfg.get("args") or {}).get("ingress") or {}
+    return (local and settings.direct_ingress and int(ingress.get("num_replicas", 1)) == 1
+            and "max_queued_requests" not in ingress)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
 def serve_app_args(settings: Settings, app_cfg: dict[str, Any]) -> dict[str, Any]:
     """build_app's arguments for `raysight serve`: serve_config's args plus the settings (no secret:
     build_app reads those from this process and hands them over by the workspace's secrets file)."""
@@ -58,6 +81,7 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     # flags > environment > the file's args.settings > defaults (see layered_settings)
     settings = layered_settings(file_values=(app_cfg.get("args") or {}).get("settings") or {}, flags=flags)
     local = settings.ray_address is None
+    direct = direct_ingress(settings, app_cfg, local=local)
     apply_process_env(local=local)
 
     import ray
@@ -76,7 +100,8 @@ def cmd_serve(ns: argparse.Namespace) -> int:
         # "local": a new cluster of this machine. None would join the last cluster anyone started here
         # (Ray reads /tmp/ray/ray_current_cluster), e.g. another user's or a test's.
         address=settings.ray_address or "local",
-        runtime_env={"env_vars": {**ray_env(local=local), **serve_env(app_env(app_cfg))}},
+        runtime_env={"env_vars": {**ray_env(local=local), **serve_env(app_env(app_cfg)),
+                                  **(direct_ingress_env(settings.port) if direct else {})}},
         logging_level=logging.WARNING,
         **dashboard,
     )
@@ -84,7 +109,9 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     dashboard_url = getattr(context, "dashboard_url", None)
     if dashboard_url:
         print(f"Ray dashboard: http://{dashboard_url}", flush=True)
-    serve.start(http_options={"host": settings.host, "port": settings.port})
+    # with direct ingress the ingress replica listens on settings.port; Serve's proxy (started anyway) on another
+    serve.start(http_options={"host": settings.host,
+                              "port": _free_port(settings.host) if direct else settings.port})
     args = serve_app_args(settings, app_cfg)
     if local:  # Ray runs a headless dashboard process even without the UI: say what was started
         args["dashboard_url"] = f"http://{dashboard_url}" if dashboard_url else None

@@ -41,6 +41,31 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return w * h / union if union else 0.0
 
 
+def _listener(port: int) -> str:
+    """The command line of the process listening on `port` (Ray names its workers `ray::<actor>`)."""
+    import psutil
+    import ray  # noqa: F401  (puts Ray's bundled psutil on the path)
+
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+            return " ".join(psutil.Process(conn.pid).cmdline())
+    return ""
+
+
+def _video(path: Path, archive: Path, frames: int) -> Path:
+    """An mp4 of the archive's first images, one per frame."""
+    import cv2
+    import numpy as np
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (128, 128))
+    with zipfile.ZipFile(archive) as zf:
+        for i in range(frames):
+            jpeg = np.frombuffer(zf.read(f"images/img{i:04d}.jpg"), np.uint8)
+            writer.write(cv2.imdecode(jpeg, cv2.IMREAD_COLOR))
+    writer.release()
+    return path
+
+
 def _truth(archive: Path, stem: str, size: int = 128) -> list[tuple[int, tuple[float, ...]]]:
     with zipfile.ZipFile(archive) as zf:
         lines = zf.read(f"labels/{stem}.txt").decode().split()
@@ -81,6 +106,8 @@ def test_readme_walkthrough_trains_and_serves_a_model_on_this_machine(tmp_path: 
         health = _wait_up(port, proc)
         up_s = time.monotonic() - started
         assert health["dashboard_url"], health  # on by default, printed at start-up
+        # direct ingress: the FastAPI ingress replica itself listens on the port, no Serve proxy in between
+        assert _listener(port).startswith("ray::ServeReplica:raysight:Ingress"), _listener(port)
         assert f"Ray dashboard: {health['dashboard_url']}" in output.read_text()
         config = yaml.safe_load((tmp_path / "serve_config.yaml").read_text())["applications"][0]["args"]
         for name, placed in health["serve"]["deployments"].items():  # what the copied file asks for
@@ -118,6 +145,16 @@ def test_readme_walkthrough_trains_and_serves_a_model_on_this_machine(tmp_path: 
             dets = r.json()["detections"]
             for cls, box in _truth(demo / "shapes_yolo.zip", "img0000"):
                 assert any(d["class_id"] == cls and _iou(box, tuple(d["bbox"].values())) > 0.5 for d in dets), dets
+            # through the direct ingress too: bad input answers in the API's envelope, a video streams
+            r = http.post(f"/infer/{job['model_id']}", files={"file": ("x.jpg", b"not an image")})
+            assert r.status_code in (400, 415, 422) and "detail" in r.json(), r.text
+            video = _video(tmp_path / "v.mp4", demo / "shapes_yolo.zip", frames=6)
+            with http.stream("POST", f"/infer/video/{job['model_id']}/stream",
+                             files={"file": ("v.mp4", video.read_bytes(), "video/mp4")}) as s:
+                events = [line for line in s.iter_lines() if line.startswith(("event:", "data:"))]
+            frames = [json.loads(line[5:]) for line in events if line.startswith('data: {"frame"')]
+            assert [f["frame"] for f in frames] == list(range(6)) and events[-2] == "event: end", events[-2:]
+            assert all(f["detections"] for f in frames), frames
         print(f"\nraysight serve -> ready {up_s:.1f}s; job started {start_s:.1f}s after creation; "
               f"raysight serve -> first served prediction of the trained model {served_s:.1f}s "
               f"(mAP50 {json.dumps(model['metrics'].get('mAP50'))})")

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from raysight.cli import app_env, load_serve_config, serve_app_args
+from raysight.cli import app_env, direct_ingress, load_serve_config, serve_app_args
 from raysight.serving.app import build_app
-from raysight.settings import SERVE_ENV, Settings, ray_env, serve_env
+from raysight.settings import SERVE_ENV, Settings, direct_ingress_env, ray_env, serve_env
 
 KEY = "key-3f9a7c"
 PASSWORD = "pw-8d2e1b"
@@ -88,3 +88,22 @@ def test_serve_runs_without_its_extra_thread_and_loop_in_raysight_serve_and_serv
         "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD"] == "1"  # the file's value over the default
     monkeypatch.setenv("RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP", "1")
     assert serve_env(shipped)["RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP"] == "1"  # the user's environment wins
+
+
+def test_direct_ingress_only_where_one_ingress_replica_can_hold_the_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in direct_ingress_env(8000):
+        monkeypatch.delenv(key, raising=False)
+    shipped = load_serve_config(Path(__file__).parents[2] / "serve_config.yaml")
+    assert direct_ingress(Settings(), shipped, local=True)
+    assert not direct_ingress(Settings(), shipped, local=False)  # a joined cluster keeps Serve's proxies
+    assert not direct_ingress(Settings(direct_ingress=False), shipped, local=True)
+    two = {**shipped, "args": {**shipped["args"], "ingress": {"num_replicas": 2}}}
+    assert not direct_ingress(Settings(), two, local=True)  # one port, one replica
+    queued = {**shipped, "args": {**shipped["args"], "ingress": {"max_queued_requests": 8}}}
+    assert not direct_ingress(Settings(), queued, local=True)  # the proxy enforces that limit
+    env = direct_ingress_env(8123)
+    assert env["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == "1"
+    assert (env["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"], env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"]) == (
+        "8123", "8124")  # Serve hands out [min, max): exactly the configured port
+    monkeypatch.setenv("RAY_SERVE_PORT_QUARANTINE_S", "30")
+    assert direct_ingress_env(8123)["RAY_SERVE_PORT_QUARANTINE_S"] == "30"  # the user's environment wins
