@@ -62,6 +62,18 @@ def _free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
+def check_port(host: str, port: int) -> None:
+    """SystemExit with a clear message when `host:port` cannot be listened on (in use, or not this
+    machine's address), before Ray starts: otherwise Serve's start fails minutes later in a traceback."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise SystemExit(f"raysight serve: cannot listen on {host}:{port} ({exc.strerror}); stop what uses "
+                             "it or choose another with --port / RAYSIGHT_PORT") from None
+
+
 def serve_app_args(settings: Settings, app_cfg: dict[str, Any]) -> dict[str, Any]:
     """build_app's arguments for `raysight serve`: serve_config's args plus the settings (no secret:
     build_app reads those from this process and hands them over by the workspace's secrets file)."""
@@ -82,6 +94,7 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     settings = layered_settings(file_values=(app_cfg.get("args") or {}).get("settings") or {}, flags=flags)
     local = settings.ray_address is None
     direct = direct_ingress(settings, app_cfg, local=local)
+    check_port(settings.host, settings.port)
     apply_process_env(local=local)
 
     import ray

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from raysight.cli import app_env, direct_ingress, load_serve_config, serve_app_args
+from raysight.cli import app_env, check_port, direct_ingress, load_serve_config, serve_app_args
 from raysight.serving.app import build_app
 from raysight.settings import SERVE_ENV, Settings, direct_ingress_env, ray_env, serve_env
 
@@ -107,3 +107,15 @@ def test_direct_ingress_only_where_one_ingress_replica_can_hold_the_port(monkeyp
         "8123", "8124")  # Serve hands out [min, max): exactly the configured port
     monkeypatch.setenv("RAY_SERVE_PORT_QUARANTINE_S", "30")
     assert direct_ingress_env(8123)["RAY_SERVE_PORT_QUARANTINE_S"] == "30"  # the user's environment wins
+
+
+def test_raysight_serve_refuses_a_port_in_use_before_ray_starts() -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(SystemExit, match=f"cannot listen on 127.0.0.1:{port} .*--port / RAYSIGHT_PORT"):
+            check_port("127.0.0.1", port)
+    check_port("127.0.0.1", port)  # free again: no complaint
