@@ -267,8 +267,7 @@ def serve_env(app_env: dict[str, Any] | None = None) -> dict[str, str]:
     (SERVE_ENV), then serve_config.yaml's application `runtime_env.env_vars` (`app_env`, what `serve
     deploy` gives the replicas). A variable set in this process's environment wins over both. Never
     applied to this process: a handle it created would need an event loop."""
-    env = {**SERVE_ENV, **{str(k): str(v) for k, v in (app_env or {}).items()}}
-    return {key: os.environ.get(key, value) for key, value in env.items()}
+    return _user_wins({**SERVE_ENV, **{str(k): str(v) for k, v in (app_env or {}).items()}})
 
 
 def direct_ingress_env(port: int) -> dict[str, str]:
@@ -286,6 +285,11 @@ def direct_ingress_env(port: int) -> dict[str, str]:
         "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "0",
         "RAY_SERVE_PORT_QUARANTINE_S": "0",
     }
+    return _user_wins(env)
+
+
+def _user_wins(env: dict[str, str]) -> dict[str, str]:
+    """`env`, with the value this process's environment gives a variable where it gives one."""
     return {key: os.environ.get(key, value) for key, value in env.items()}
 
 

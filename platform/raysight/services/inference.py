@@ -68,11 +68,14 @@ async def predict_keyed(
     *, ctx: Platform, backend: str, model_key: str, image: np.ndarray, opts: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """One image through a resolved model (batched on the replica with concurrent calls)."""
-    predictor = _predictor(ctx)
     small = fit_pixels(image, MAX_INFER_PIXELS)
-    dets = await predictor.predict(backend, model_key, small, opts)
-    if small is not image:
-        scale_boxes(dets, image.shape[1] / small.shape[1], image.shape[0] / small.shape[0])
+    return _scaled_back(image, small, await _predictor(ctx).predict(backend, model_key, small, opts))
+
+
+def _scaled_back(image: np.ndarray, fitted: np.ndarray, dets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Boxes found on `fitted` (fit_pixels of `image`) in `image`'s own pixels."""
+    if fitted is not image:
+        scale_boxes(dets, image.shape[1] / fitted.shape[1], image.shape[0] / fitted.shape[0])
     return dets
 
 
@@ -82,10 +85,7 @@ async def predict_group(
     """Several images through a resolved model in one call: one batch on one replica (video frames)."""
     small = [fit_pixels(image, MAX_INFER_PIXELS) for image in images]
     answers = await _predictor(ctx).predict_many(backend, model_key, small, opts)
-    for image, fitted, dets in zip(images, small, answers, strict=True):
-        if fitted is not image:
-            scale_boxes(dets, image.shape[1] / fitted.shape[1], image.shape[0] / fitted.shape[0])
-    return answers
+    return [_scaled_back(image, fitted, dets) for image, fitted, dets in zip(images, small, answers, strict=True)]
 
 
 async def predict_images(
