@@ -1,7 +1,7 @@
 """Serving benchmark: raysight's /infer against the 20-line FastAPI+ultralytics server and ultralytics
 in-process, same weights, same image, same HTTP client, same concurrency, one run.
 
-    python bench/serving.py [--sizes 128,640] [--requests 48] [--concurrency 16] [--frames 64]
+    python bench/serving.py [--sizes 128,640] [--requests 160] [--concurrency 16] [--frames 64]
 
 Image: ultralytics' own bus.jpg (810x1080 JPEG, shipped inside the ultralytics package), every request.
 Weights: an untrained YOLOv8n (yolov8n.yaml) unless --weights is given (throughput barely depends on
@@ -224,7 +224,8 @@ def _interrupt(*_: object) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="128,640")
-    p.add_argument("--requests", type=int, default=48, help="requests per measurement")
+    p.add_argument("--requests", type=int, default=160,
+                   help="requests per measurement (at 128 px c16 48 requests last half a second: too noisy)")
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--frames", type=int, default=64)
     p.add_argument("--weights", default=None)

@@ -170,6 +170,14 @@ class Backend:
         """Run one batch of RGB uint8 HxWx3 images; one list of detections per image."""
         raise NotImplementedError(f"{self.name} has no predict")
 
+    def input_side(self, model: Any, options: PredictOptions) -> int | None:
+        """The long side, in pixels, this family resizes an image to before `model` sees it with
+        `options` (YOLO's imgsz), or None where it looks at the image's full resolution (the default).
+        A replica then decodes a large JPEG upload at 1/2, 1/4 or 1/8 of its size where at least this
+        many pixels remain on its long side; predict still gets RGB images and the answer's boxes (and
+        a segmentation's polygons) are scaled back to the upload's own pixels."""
+        return None
+
     def run(self, model: Any, op: str, payload: dict[str, Any]) -> Any:
         """Family-specific operations beyond batched predict (SAM prompts, full OCR...)."""
         raise NotImplementedError(f"{self.name} has no operation '{op}'")

@@ -86,21 +86,35 @@ def decode_image(data: bytes, *, max_pixels: int | None = None,
     return decode_sized(data, max_pixels=max_pixels, max_decode_pixels=max_decode_pixels)[0]
 
 
-def decode_sized(data: bytes, *, max_pixels: int | None = None,
-                 max_decode_pixels: int | None = None) -> tuple[np.ndarray, float]:
+_REDUCED = {8: cv2.IMREAD_REDUCED_COLOR_8, 4: cv2.IMREAD_REDUCED_COLOR_4, 2: cv2.IMREAD_REDUCED_COLOR_2,
+            1: cv2.IMREAD_COLOR}
+
+
+def jpeg_reduction(info: ImageInfo, *, max_pixels: int | None = None, min_side: int | None = None) -> int:
+    """1, 2, 4 or 8: how many times smaller a JPEG can be decoded (libjpeg scales while it decodes, so
+    the full-size bitmap is never made). The largest factor that still leaves at least `max_pixels`
+    pixels (the rest is downscaled after), or at least `min_side` pixels on the long side (the size a
+    model scales the image to anyway); 1 for other formats."""
+    if info.format not in ("JPEG", "MPO"):
+        return 1
+    for factor in (8, 4, 2):
+        if max_pixels and info.pixels >= max_pixels * factor * factor:
+            return factor
+        if min_side and max(info.width, info.height) >= min_side * factor:
+            return factor
+    return 1
+
+
+def decode_sized(data: bytes, *, max_pixels: int | None = None, max_decode_pixels: int | None = None,
+                 min_side: int | None = None) -> tuple[np.ndarray, float]:
     """Like decode_image, also returning `scale` = original width / returned width (1.0 if not
-    downscaled): multiply boxes found on the returned image by it."""
+    downscaled): multiply boxes found on the returned image by it. With `min_side` (the long side a
+    model resizes its input to), a large JPEG is decoded at 1/2, 1/4 or 1/8 where at least that many
+    pixels remain on the long side (jpeg_reduction): a 12 MP photo for a 640 px model decodes at a
+    quarter of the size, several times faster."""
     info = probe(data, max_decode_pixels=max_decode_pixels)
     buf = np.frombuffer(data, dtype=np.uint8)
-    flag = cv2.IMREAD_COLOR
-    if max_pixels and info.format in ("JPEG", "MPO") and info.pixels > max_pixels:
-        # decode at 1/2, 1/4 or 1/8 directly: the full-size bitmap is never allocated
-        ratio = math.sqrt(info.pixels / max_pixels)
-        for factor, reduced in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
-                                (2, cv2.IMREAD_REDUCED_COLOR_2)):
-            if ratio >= factor:
-                flag = reduced
-                break
+    flag = _REDUCED[jpeg_reduction(info, max_pixels=max_pixels, min_side=min_side)]
     try:
         bgr = cv2.imdecode(buf, flag)
     except cv2.error as exc:
@@ -152,8 +166,8 @@ def encode_jpeg_bgr(image_bgr: np.ndarray, quality: int = 80) -> bytes:
 
 
 def scale_boxes(dets: list[dict[str, Any]], sx: float, sy: float | None = None) -> list[dict[str, Any]]:
-    """Scale the `bbox` of detection dicts in place (boxes found on a downscaled image, back to its own
-    pixels); returns `dets`."""
+    """Scale detection dicts found on a downscaled image back to its own pixels, in place: the `bbox`,
+    and a segmentation's `polygon` and `mask_area` where present; returns `dets`."""
     sy = sx if sy is None else sy
     if sx == 1.0 and sy == 1.0:
         return dets
@@ -161,4 +175,8 @@ def scale_boxes(dets: list[dict[str, Any]], sx: float, sy: float | None = None) 
         box = det["bbox"]
         box["x1"], box["x2"] = box["x1"] * sx, box["x2"] * sx
         box["y1"], box["y2"] = box["y1"] * sy, box["y2"] * sy
+        if det.get("polygon"):
+            det["polygon"] = [[round(x * sx, 1), round(y * sy, 1)] for x, y in det["polygon"]]
+        if det.get("mask_area"):
+            det["mask_area"] = int(round(det["mask_area"] * sx * sy))
     return dets

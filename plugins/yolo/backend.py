@@ -66,6 +66,10 @@ class YoloBackend(Backend):
 
         return predict.predict(model, images, options)
 
+    def input_side(self, model: Any, options: PredictOptions) -> int | None:
+        """The letterbox size: an image's long side becomes imgsz (the request's, else the model's)."""
+        return int(options.imgsz or model.imgsz)
+
     def train_loop(self) -> Callable[[dict[str, Any]], Any]:
         from raysight_yolo import train
 

@@ -169,6 +169,31 @@ def test_large_image_is_downscaled_and_boxes_scaled_back(http: httpx.Client, tra
         assert any(iou(scaled, tuple(d["bbox"].values())) > 0.5 and d["class_id"] == cls for d in dets), dets
 
 
+def test_a_big_jpeg_is_decoded_at_the_models_size_and_answers_like_the_whole_image(
+        http: httpx.Client, trained_yolo: str) -> None:
+    """A 1024 px photo for a model that resizes to 128 px: the replica decodes the JPEG at 1/8
+    (Backend.input_side, imaging.jpeg_reduction); the boxes still come back in the photo's own pixels and
+    agree with those found on the same picture sent as a PNG (always decoded whole)."""
+    sample = make_detection_images(1, size=128, seed=11, classes=CLASSES)[0]
+    big = sample.image.resize((1024, 1024), Image.NEAREST)
+    answers = {}
+    for fmt in ("JPEG", "PNG"):
+        buf = io.BytesIO()
+        big.save(buf, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+        r = http.post(f"/infer/{trained_yolo}", files={"file": (f"big.{fmt.lower()}", buf.getvalue(), f"image/{fmt}")})
+        assert r.status_code == 200, r.text
+        answers[fmt] = r.json()["detections"]
+    for cls, *box in sample.boxes:
+        scaled = tuple(v * 8 for v in box)
+        found = {}
+        for fmt, dets in answers.items():
+            best = max(dets, key=lambda d: iou(scaled, tuple(d["bbox"].values())), default=None)
+            assert best is not None and best["class_id"] == cls, (fmt, dets)
+            assert iou(scaled, tuple(best["bbox"].values())) > 0.5, (fmt, dets)
+            found[fmt] = tuple(best["bbox"].values())
+        assert iou(found["JPEG"], found["PNG"]) > 0.85, found
+
+
 def test_classification_answers_in_detection_shape(http: httpx.Client, resnet_model: str) -> None:
     r = http.post(f"/infer/{resnet_model}", files={"file": ("p.png", png(90, 70), "image/png")})
     assert r.status_code == 200, r.text
@@ -207,6 +232,29 @@ def test_concurrent_requests_are_batched(http: httpx.Client, server: str, traine
     after = handle.info.remote().result()["stats"]
     items, batches = after["batched_items"] - before["batched_items"], after["batches"] - before["batches"]
     assert items == 16 and batches < 16 and after["max_batch_seen"] > 1
+
+
+def test_an_upload_travels_inside_the_call_and_a_big_object_through_the_store(ray_cluster: None) -> None:
+    """settings.SERVE_ENV (what `raysight serve` gives its Ray processes and serve_config.yaml the replicas):
+    an object up to INLINE_OBJECT_BYTES, e.g. a JPEG upload on its way to a model replica, is passed inside
+    the call (no object-store copy); a bigger one still lies in the store of the node that made it."""
+    import ray
+
+    from raysight.settings import INLINE_OBJECT_BYTES
+
+    @ray.remote
+    def made(size: int) -> bytes:
+        return b"x" * size
+
+    @ray.remote
+    def stored_on(sizes: list[int]) -> list[list[str]]:
+        refs = [made.remote(size) for size in sizes]
+        ray.wait(refs, num_returns=len(refs))
+        found = ray.experimental.get_object_locations(refs)
+        return [found[ref]["node_ids"] for ref in refs]
+
+    upload, big = ray.get(stored_on.remote([INLINE_OBJECT_BYTES - 4096, 2 * INLINE_OBJECT_BYTES]))
+    assert upload == [] and len(big) == 1
 
 
 def test_a_corrupt_image_fails_alone_among_concurrent_ones(server: str, fresh_yolo: str) -> None:

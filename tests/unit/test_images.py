@@ -93,3 +93,41 @@ def test_an_annotated_video_frame_is_bgr_with_the_palettes_colours() -> None:
     assert tuple(out[350, 100][::-1]) == PALETTE[2]  # the box's left edge, back in RGB: the palette's colour
     back = images.decode_image(images.encode_jpeg_bgr(out))  # decodes as RGB
     assert np.abs(back[350, 100].astype(int) - PALETTE[2]).max() < 40 and abs(int(back[5, 5][0]) - 30) < 8
+
+
+def _jpeg(width: int, height: int) -> bytes:
+    rng = np.random.default_rng(5)
+    small = Image.fromarray(rng.integers(0, 255, (height // 40, width // 40, 3), dtype=np.uint8))
+    buf = io.BytesIO()
+    small.resize((width, height), Image.BILINEAR).save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(("side", "long_side"), [(128, 200), (200, 200), (201, 400), (640, 800), (900, 1600),
+                                                 (None, 1600)])
+def test_a_jpeg_for_a_smaller_model_input_is_decoded_smaller(side: int | None, long_side: int) -> None:
+    """A 1600x1200 JPEG for a model that resizes to `side`: decoded at 1/8, 1/4 or 1/2 where at least
+    `side` pixels remain on the long side, with the scale that brings boxes back to 1600x1200."""
+    full = images.decode_sized(_jpeg(1600, 1200))[0]
+    image, scale = images.decode_sized(_jpeg(1600, 1200), min_side=side)
+    assert image.shape == (long_side * 3 // 4, long_side, 3) and scale == 1600 / long_side
+    # the same picture, only smaller: the full decode resized alike is within a few grey levels
+    resized = images.cv2.resize(full, (image.shape[1], image.shape[0]), interpolation=images.cv2.INTER_AREA)
+    assert np.abs(resized.astype(int) - image.astype(int)).mean() < 4
+
+
+def test_only_jpegs_are_decoded_smaller() -> None:
+    png = io.BytesIO()
+    Image.new("RGB", (1600, 1200), (10, 20, 30)).save(png, format="PNG")
+    image, scale = images.decode_sized(png.getvalue(), min_side=128)
+    assert image.shape == (1200, 1600, 3) and scale == 1.0
+
+
+def test_boxes_polygons_and_mask_areas_are_scaled_back() -> None:
+    dets = [{"bbox": {"x1": 1.0, "y1": 2.0, "x2": 3.0, "y2": 4.0}, "polygon": [[1.0, 2.0], [3.0, 4.0]],
+             "mask_area": 10},
+            {"bbox": {"x1": 0.0, "y1": 0.0, "x2": 1.0, "y2": 1.0}}]
+    images.scale_boxes(dets, 4.0)
+    assert dets[0] == {"bbox": {"x1": 4.0, "y1": 8.0, "x2": 12.0, "y2": 16.0}, "polygon": [[4.0, 8.0], [12.0, 16.0]],
+                       "mask_area": 160}
+    assert dets[1] == {"bbox": {"x1": 0.0, "y1": 0.0, "x2": 4.0, "y2": 4.0}}

@@ -201,3 +201,17 @@ def test_operation_checks() -> None:
     with pytest.raises(NotFound):
         registry.backend("nope")
     assert registry.for_operation("yolo", Operation.PREDICT).name == "yolo"
+
+
+def test_yolo_says_the_size_it_resizes_to_and_families_that_do_not_say_none() -> None:
+    """Backend.input_side: a replica decodes a big JPEG smaller only for a family that names the long side
+    it resizes to (YOLO: the request's imgsz, else the model's); the others see full resolution."""
+    from raysight.backend import PredictOptions
+    from raysight_ocr.backend import OcrBackend
+    from raysight_yolo.backend import YoloBackend
+    from raysight_yolo.predict import LoadedYolo
+
+    loaded = LoadedYolo(model=None, names={}, device="cpu", imgsz=320)
+    assert YoloBackend().input_side(loaded, PredictOptions()) == 320
+    assert YoloBackend().input_side(loaded, PredictOptions(imgsz=128)) == 128
+    assert OcrBackend().input_side(object(), PredictOptions(imgsz=128)) is None

@@ -12,7 +12,7 @@ import pytest
 
 from raysight.cli import app_env, check_port, direct_ingress, load_serve_config, serve_app_args
 from raysight.serving.app import build_app
-from raysight.settings import SERVE_ENV, Settings, direct_ingress_env, ray_env, serve_env
+from raysight.settings import INLINE_OBJECT_BYTES, SERVE_ENV, Settings, direct_ingress_env, ray_env, serve_env
 
 KEY = "key-3f9a7c"
 PASSWORD = "pw-8d2e1b"
@@ -81,7 +81,8 @@ def test_serve_runs_without_its_extra_thread_and_loop_in_raysight_serve_and_serv
     shipped = app_env(load_serve_config(Path(__file__).parents[2] / "serve_config.yaml"))
     # `serve deploy serve_config.yaml` gives the replicas the same settings `raysight serve` gives every process
     assert {k: shipped[k] for k in SERVE_ENV} == SERVE_ENV == {
-        "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0", "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0"}
+        "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0", "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
+        "RAY_max_direct_call_object_size": str(INLINE_OBJECT_BYTES)}
     env = serve_env(shipped)
     assert env["YOLO_OFFLINE"] == "1" and env["RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP"] == "0"
     assert serve_env({"RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "1"})[

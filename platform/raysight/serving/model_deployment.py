@@ -199,12 +199,11 @@ class ModelDeployment:
         with its batch (_predict_group): the model's threads already take the cores, a decode beside them
         only fights them for a core, and it saves a thread hand-off per request."""
         scale = 1.0
-        if isinstance(image, bytes):
-            if self.device == "cpu":  # the header now (Invalid / TooLarge before any model loads)
-                probe(image, max_decode_pixels=self.settings.max_image_pixels)
-            else:
-                image, scale = await self._decode(image)
+        if isinstance(image, bytes):  # the header now (Invalid / TooLarge before any model loads)
+            probe(image, max_decode_pixels=self.settings.max_image_pixels)
         holder = await self._model()
+        if isinstance(image, bytes) and self.device != "cpu":
+            image, scale = await self._decode(image, self._input_side(holder, _predict_options(options or {})))
         result = await self._predict_batch(holder, image, dict(options or {}))
         if isinstance(result, _Failed):
             raise result.exc
@@ -228,11 +227,26 @@ class ModelDeployment:
                 raise answer.exc
         return answers
 
-    async def _decode(self, data: bytes) -> tuple[Any, float]:
-        return await asyncio.to_thread(self._decode_sized, data)
+    async def _decode(self, data: bytes, side: int | None) -> tuple[Any, float]:
+        return await asyncio.to_thread(self._decode_sized, data, side)
 
-    def _decode_sized(self, data: bytes) -> tuple[Any, float]:
-        return decode_sized(data, max_pixels=MAX_INFER_PIXELS, max_decode_pixels=self.settings.max_image_pixels)
+    def _decode_sized(self, data: bytes, side: int | None) -> tuple[Any, float]:
+        """An encoded image as RGB, decoded smaller where the model would scale it down to `side`
+        anyway (imaging.jpeg_reduction), with the scale back to its own pixels."""
+        return decode_sized(data, max_pixels=MAX_INFER_PIXELS, max_decode_pixels=self.settings.max_image_pixels,
+                            min_side=side)
+
+    def _input_side(self, holder: LoadedModel, opts: Any) -> int | None:
+        """The long side the family resizes an image to (Backend.input_side); None where the plugin
+        cannot say (then the image is decoded whole)."""
+        try:
+            side = self.backend.input_side(holder.get(), opts)
+        except RaysightError:  # e.g. the model was removed: predict says so
+            return None
+        except Exception:  # a plugin's bug here must not fail the request: decode at full size
+            log.exception("%s: input_side failed", self.backend_name)
+            return None
+        return int(side) if side else None
 
     async def run(self, op: str, payload: dict[str, Any]) -> Any:
         """A family-specific operation on the request's model (backend.run), in a thread."""
@@ -284,10 +298,11 @@ class ModelDeployment:
         image's own pixels (or a _Failed for an image that does not decode)."""
         answers: list[Any] = [None] * len(items)
         images, scales, where = [], [], []
+        side = self._input_side(holder, opts) if any(isinstance(item, bytes) for item in items) else None
         for i, item in enumerate(items):
             if isinstance(item, bytes):
                 try:
-                    image, scale = self._decode_sized(item)
+                    image, scale = self._decode_sized(item, side)
                 except Exception as exc:
                     answers[i] = _Failed(self._domain_error(exc))
                     continue
