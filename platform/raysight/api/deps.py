@@ -9,8 +9,9 @@ from fastapi import Request
 from raysight.context import Platform
 
 
-def platform(request: Request) -> Platform:
-    """The Platform of this process (set by create_app)."""
+async def platform(request: Request) -> Platform:
+    """The Platform of this process (set by create_app). A coroutine on purpose: FastAPI runs a plain
+    function dependency in its thread pool, a thread hand-off on every request for one attribute read."""
     return request.app.state.platform
 
 
