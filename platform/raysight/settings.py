@@ -260,8 +260,9 @@ def ray_env(*, local: bool = True) -> dict[str, str]:
 # Ray's own limit for passing an object inside the call instead of through the shared-memory object store
 # (100 KiB by default) is raised to INLINE_OBJECT_BYTES: a typical upload (a JPEG of 50-500 KB) then
 # travels from the ingress to a model replica in the call itself, without a store round trip that costs
-# each side a few milliseconds of CPU on 2 cores (bench/serving.py: 128 px c16 about a fifth more
-# requests per second). Bigger objects (decoded video frames, large uploads) still use the store.
+# each side a few milliseconds on 2 cores (bench/serving.py, together with yolo's batching without a
+# wait: 128 px c16 13-25% more requests per second, c1 about 40%). Bigger objects (decoded video
+# frames, large uploads) still use the store.
 INLINE_OBJECT_BYTES = 1024 * 1024
 SERVE_ENV = {
     "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
