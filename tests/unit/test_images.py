@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -112,7 +113,7 @@ def test_a_jpeg_for_a_smaller_model_input_is_decoded_smaller(side: int | None, l
     image, scale = images.decode_sized(_jpeg(1600, 1200), min_side=side)
     assert image.shape == (long_side * 3 // 4, long_side, 3) and scale == 1600 / long_side
     # the same picture, only smaller: the full decode resized alike is within a few grey levels
-    resized = images.cv2.resize(full, (image.shape[1], image.shape[0]), interpolation=images.cv2.INTER_AREA)
+    resized = cv2.resize(full, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_AREA)
     assert np.abs(resized.astype(int) - image.astype(int)).mean() < 4
 
 
