@@ -106,13 +106,14 @@ def jpeg_reduction(info: ImageInfo, *, max_pixels: int | None = None, min_side: 
 
 
 def decode_sized(data: bytes, *, max_pixels: int | None = None, max_decode_pixels: int | None = None,
-                 min_side: int | None = None) -> tuple[np.ndarray, float]:
+                 min_side: int | None = None, info: ImageInfo | None = None) -> tuple[np.ndarray, float]:
     """Like decode_image, also returning `scale` = original width / returned width (1.0 if not
     downscaled): multiply boxes found on the returned image by it. With `min_side` (the long side a
     model resizes its input to), a large JPEG is decoded at 1/2, 1/4 or 1/8 where at least that many
     pixels remain on the long side (jpeg_reduction): a 12 MP photo for a 640 px model decodes at a
-    quarter of the size, several times faster."""
-    info = probe(data, max_decode_pixels=max_decode_pixels)
+    quarter of the size, several times faster. `info`: what probe() already said of `data` (it is not
+    read twice)."""
+    info = info or probe(data, max_decode_pixels=max_decode_pixels)
     buf = np.frombuffer(data, dtype=np.uint8)
     flag = _REDUCED[jpeg_reduction(info, max_pixels=max_pixels, min_side=min_side)]
     try:

@@ -132,3 +132,16 @@ def test_boxes_polygons_and_mask_areas_are_scaled_back() -> None:
     assert dets[0] == {"bbox": {"x1": 4.0, "y1": 8.0, "x2": 12.0, "y2": 16.0}, "polygon": [[4.0, 8.0], [12.0, 16.0]],
                        "mask_area": 160}
     assert dets[1] == {"bbox": {"x1": 0.0, "y1": 0.0, "x2": 4.0, "y2": 4.0}}
+
+
+def test_a_probed_image_is_not_probed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A GPU replica probes an upload before its model loads and hands that ImageInfo to the decode."""
+    data = _jpeg(1600, 1200)
+    info = images.probe(data)
+
+    def no_second_probe(*_: object, **__: object) -> None:
+        raise AssertionError("probed twice")
+
+    monkeypatch.setattr(images, "probe", no_second_probe)
+    image, scale = images.decode_sized(data, min_side=640, info=info)
+    assert image.shape == (600, 800, 3) and scale == 2.0

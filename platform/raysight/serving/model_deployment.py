@@ -34,7 +34,7 @@ from ray import serve
 
 from raysight import defaults, metrics, ray_metrics
 from raysight.errors import Invalid, NotFound, RaysightError, Unavailable, public_message
-from raysight.imaging import MAX_INFER_PIXELS, decode_sized, probe, scale_boxes
+from raysight.imaging import MAX_INFER_PIXELS, ImageInfo, decode_sized, probe, scale_boxes
 from raysight.ports import ModelCatalogFactory
 from raysight.serving.config import ModelDeploymentOptions
 from raysight.settings import Settings
@@ -198,12 +198,13 @@ class ModelDeployment:
         decodes of a batch run in parallel while the GPU works); on a CPU replica on the model thread,
         with its batch (_predict_group): the model's threads already take the cores, a decode beside them
         only fights them for a core, and it saves a thread hand-off per request."""
-        scale = 1.0
+        scale, info = 1.0, None
         if isinstance(image, bytes):  # the header now (Invalid / TooLarge before any model loads)
-            probe(image, max_decode_pixels=self.settings.max_image_pixels)
+            info = probe(image, max_decode_pixels=self.settings.max_image_pixels)
         holder = await self._model()
         if isinstance(image, bytes) and self.device != "cpu":
-            image, scale = await self._decode(image, self._input_side(holder, _predict_options(options or {})))
+            side = self._input_side(holder, _predict_options(options or {}))
+            image, scale = await asyncio.to_thread(self._decode_sized, image, side, info)
         result = await self._predict_batch(holder, image, dict(options or {}))
         if isinstance(result, _Failed):
             raise result.exc
@@ -227,14 +228,12 @@ class ModelDeployment:
                 raise answer.exc
         return answers
 
-    async def _decode(self, data: bytes, side: int | None) -> tuple[Any, float]:
-        return await asyncio.to_thread(self._decode_sized, data, side)
-
-    def _decode_sized(self, data: bytes, side: int | None) -> tuple[Any, float]:
+    def _decode_sized(self, data: bytes, side: int | None, info: ImageInfo | None = None) -> tuple[Any, float]:
         """An encoded image as RGB, decoded smaller where the model would scale it down to `side`
-        anyway (imaging.jpeg_reduction), with the scale back to its own pixels."""
+        anyway (imaging.jpeg_reduction), with the scale back to its own pixels (`info`: its probe, if
+        already made)."""
         return decode_sized(data, max_pixels=MAX_INFER_PIXELS, max_decode_pixels=self.settings.max_image_pixels,
-                            min_side=side)
+                            min_side=side, info=info)
 
     def _input_side(self, holder: LoadedModel, opts: Any) -> int | None:
         """The long side the family resizes an image to (Backend.input_side); None where the plugin
