@@ -40,11 +40,21 @@ def wait_for(ctx: Platform, job_id: str, pred: Callable[[dict[str, Any]], bool] 
     raise AssertionError(f"job {job_id} timed out: {training.get_job(ctx=ctx, job_id=job_id)}")
 
 
+def wait_released(ctx: Platform, job_id: str, timeout: float = 60) -> None:
+    """Wait until the supervisor no longer holds the job's run. A job is completed once its final checkpoint is
+    stored; Ray Train ends the run about a second later, and the supervisor cleans up the job's folder then."""
+    deadline = time.monotonic() + timeout
+    while job_id in ctx.job_runner.active()["running"]:
+        assert time.monotonic() < deadline, f"the run of {job_id} did not end"
+        time.sleep(0.1)
+
+
 def assert_job_disk_bounded(ctx: Platform, job_id: str) -> list[str]:
     """A job that has ended keeps at most RAYSIGHT_TRAIN_CHECKPOINTS_KEEP checkpoint folders, every one of them
     registered in Ray Train's snapshot, and no temporary checkpoint folders (work/tmp). Returns their names."""
     from raysight import train_storage
 
+    wait_released(ctx, job_id)
     run_dir = ctx.workspace.job_dir(job_id)
     kept = sorted(p.name for p in run_dir.glob("checkpoint_*") if p.is_dir())
     assert len(kept) <= max(1, ctx.settings.train_checkpoints_keep), kept

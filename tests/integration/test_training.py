@@ -16,12 +16,16 @@ from typing import Any
 
 import httpx
 import pytest
+import ray
 
 from raysight.context import Platform
-from raysight.services import datasets, training
+from raysight.services import datasets, models, training
+from raysight.services.job_records import TrainingRecords
+from raysight.settings import Settings
+from raysight.training.client import TrainerClient
 from tests.conftest import _free_port
 from tests.datagen import reader_over, write_classify_zip, write_yolo_zip
-from tests.training_helpers import assert_job_disk_bounded, ended, make_ctx, wait_for
+from tests.training_helpers import assert_job_disk_bounded, ended, make_ctx, wait_for, wait_released
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 ROOT = Path(__file__).parents[2]
@@ -105,6 +109,44 @@ def test_jobs_queue_when_there_is_no_room_and_failures_are_recorded(one_at_a_tim
     log_text = Path(failed["log_file"]).read_text()
     assert "restarting from epoch 0" in log_text and log_text.count("ERROR: ValueError: no training images") == 2
 
+
+
+class RecordsAtCompletion(TrainingRecords):
+    """The supervisor's records, noting when the model is registered how many placement groups are up."""
+
+    def complete(self, job_id: str, artifacts: Path | str) -> dict[str, Any]:
+        import ray.util
+
+        up = sum(pg["state"] == "CREATED" for pg in ray.util.placement_group_table().values())
+        (self.ctx.workspace.root / f"{job_id}.pgs").write_text(str(up))
+        return super().complete(job_id, artifacts)
+
+
+def test_a_job_completes_from_its_final_report_while_ray_train_ends_the_run(ray_cluster: None,
+                                                                             tmp_path: Path) -> None:
+    """The model is registered as soon as the final checkpoint is stored, not a second later when fit() has
+    ended the worker group (its placement group is still up then); the end of the run changes nothing."""
+    ctx = Platform.create(Settings(workspace=tmp_path / "ws", train_cpus_per_worker=1))
+    client = TrainerClient.attach(ctx, records=RecordsAtCompletion)
+    try:
+        ds = dataset(ctx, write_classify_zip(tmp_path / "a.zip", 12, size=48))
+        job_id = training.create_job(ctx=ctx, dataset_id=ds, model_name="resnet18", epochs=1, imgsz=48,
+                                     batch=8)["job_id"]
+        job = wait_for(ctx, job_id, ended)
+        assert job["status"] == "completed" and job["model_id"], job
+        wait_released(ctx, job_id)
+        up_now = sum(pg["state"] == "CREATED" for pg in ray.util.placement_group_table().values())
+        assert int((ctx.workspace.root / f"{job_id}.pgs").read_text()) == up_now + 1  # the run's, then gone
+        after = training.get_job(ctx=ctx, job_id=job_id)
+        assert after["status"] == "completed" and after["model_id"] == job["model_id"] and not after["error"]
+        assert [m["model_id"] for m in models.list_models(ctx=ctx)["models"] if m.get("job_id") == job_id] == \
+            [job["model_id"]]  # registered once
+        assert_job_disk_bounded(ctx, job_id)
+        assert client.stop(job_id) == "unknown" and training.delete_job(ctx=ctx, job_id=job_id)["ok"] is True
+        assert not ctx.workspace.job_dir(job_id).exists()
+    finally:
+        client.shutdown()
+        ctx.close()
 
 
 def _processes_titled(prefix: str) -> list[int]:

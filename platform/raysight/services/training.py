@@ -319,11 +319,12 @@ def resume_job(*, ctx: Platform, job_id: str) -> dict[str, Any]:
 def delete_job(*, ctx: Platform, job_id: str) -> dict[str, Any]:
     """Stop the job if it runs, then remove its record, checkpoints and log. Registered models stay."""
     with ctx.db.session() as s:
-        active = _load(s, job_id).status in ACTIVE
-    if active:
-        trainer = _trainer(ctx)
-        if trainer is not None:
-            trainer.stop(job_id)
+        status = _load(s, job_id).status
+    trainer = _trainer(ctx) if status in ACTIVE or status == COMPLETED else None
+    if trainer is not None:
+        # a job completes once its final checkpoint is stored, and Ray Train then takes about a second to end
+        # the run (it writes into the job's folder meanwhile): stop waits for that end (at once if none)
+        trainer.stop(job_id)
     with ctx.db.session() as s:
         s.delete(_load(s, job_id))
     ctx.workspace.remove(ctx.workspace.job_dir(job_id))

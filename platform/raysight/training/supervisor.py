@@ -30,7 +30,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from raysight import joblog, metrics, ray_metrics, train_storage
 from raysight.context import Platform
 from raysight.errors import RaysightError, public_message
-from raysight.ports import INTERRUPTED, QUEUED, RUNNING, STOPPED, JobRecordsFactory
+from raysight.ports import COMPLETED, INTERRUPTED, QUEUED, RUNNING, STOPPED, JobRecordsFactory
 from raysight.settings import Settings
 from raysight.training import placement
 from raysight.training.ray_errors import INTERRUPT_GRACE_S, is_interruption, reason
@@ -79,6 +79,7 @@ class TrainSupervisor:
         self.last_epoch_at: dict[str, float] = {}  # job -> monotonic time of its last reported epoch
         self.output_dirs: dict[str, str] = {}  # job -> its workers' scratch folder (cleaned when a run ends)
         self.forced: set[str] = set()  # jobs whose run was cancelled by force (its processes may linger)
+        self.completed: set[str] = set()  # jobs registered from their final report while fit() winds down
         self.reconcile()
         # a ready worker process (on this node, where runs start) for the first run
         self._warm = None if self.running else warm_up.options(scheduling_strategy=here()).remote()
@@ -196,7 +197,8 @@ class TrainSupervisor:
 
     # -- stop -----------------------------------------------------------------------------------------
     def stop(self, job_id: str) -> str:
-        """Stop a queued or running job; returns when its run has ended."""
+        """Stop a queued or running job; returns when its run has ended (a job already completed from its final
+        report is not cancelled: this waits for its run to end)."""
         with self.lock:
             if job_id in self.queue:
                 self.queue.remove(job_id)
@@ -207,8 +209,13 @@ class TrainSupervisor:
             ref = self.running.get(job_id)
             if ref is None:
                 return "unknown"
-            self.stopping.add(job_id)
             ended = self.ended[job_id]
+            completed = job_id in self.completed
+            if not completed:
+                self.stopping.add(job_id)
+        if completed:  # registered from its final report: fit() ends by itself, within seconds
+            ended.wait(timeout=self.settings.train_stop_timeout_s + 60)
+            return COMPLETED
         ray.cancel(ref)
         ready, _ = ray.wait([ref], timeout=self.settings.train_stop_timeout_s)
         if not ready:
@@ -252,6 +259,17 @@ class TrainSupervisor:
             self.records.record_epoch(job_id, epoch=epoch, metrics=metrics, checkpointed=checkpointed,
                                       eta_s=round(eta, 1))
 
+    def finished(self, job_id: str, checkpoint: str) -> None:
+        """The chief's final report is persisted in `checkpoint` (a local folder): register the model and
+        complete the job now. fit() still takes about a second to end Ray Train's worker group, controller
+        and placement group; the job's resources free (and the queue moves) only when it returns. A job
+        being stopped is left to the stop."""
+        with self.lock:
+            if job_id not in self.running or job_id in self.stopping or job_id in self.completed:
+                return
+            self.completed.add(job_id)
+            self._complete(job_id, checkpoint)
+
     # -- completion ---------------------------------------------------------------------------------------
     def _watch(self) -> None:
         while True:
@@ -282,11 +300,14 @@ class TrainSupervisor:
             output_dir = self.output_dirs.pop(job_id, None)
             forced = job_id in self.forced
             self.forced.discard(job_id)
+            completed = job_id in self.completed
+            self.completed.discard(job_id)
             ended = self.ended.pop(job_id, None)
         if ref is None:
             return
         try:
-            self._record_end(job_id, ref, stopped)
+            if not completed:  # else recorded from the final report (a later error of fit() changes nothing)
+                self._record_end(job_id, ref, stopped)
             self._count_end(job_id)
             self._clean_up(job_id, output_dir, forced=forced)
         finally:
@@ -333,10 +354,13 @@ class TrainSupervisor:
             else:
                 self._record_failure(job_id, exc)
             return
+        self._complete(job_id, out.get("checkpoint"))
+
+    def _complete(self, job_id: str, checkpoint: str | None) -> None:
         try:
-            if not out.get("checkpoint"):
+            if not checkpoint:
                 raise RuntimeError("the run ended without a final checkpoint")
-            self.records.complete(job_id, out["checkpoint"])
+            self.records.complete(job_id, checkpoint)
         except Exception as exc:
             log.exception("registering the model of %s", job_id)
             message = public_message(exc)

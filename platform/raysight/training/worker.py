@@ -241,9 +241,19 @@ class TrainSession:
             checkpoint = ray.train.Checkpoint.from_directory(str(folder))
             self.log(f"Final metrics: {values}")
             self.log(self.overhead_line(), flush=True)
+        persisted: list[Any] = []
+
+        def upload(ckpt: Any, dir_name: str) -> Any:
+            persisted.append(move_into_storage(ckpt, dir_name))
+            return persisted[-1]
+
         ray.train.report({**values, "epoch": epoch, "final": 1}, checkpoint=checkpoint,
-                         checkpoint_upload_fn=move_into_storage if checkpoint is not None else None)
+                         checkpoint_upload_fn=upload if checkpoint is not None else None)
         self.flush()
+        if persisted and Path(persisted[-1].path).is_dir():
+            # the final checkpoint is in the run's storage: the supervisor registers the model now, while
+            # Ray Train winds the run down (about a second: worker group, controller, placement group)
+            self._call("finished", persisted[-1].path)
 
     def _upload_for(self, folder: Path | None) -> Any:
         """How Ray Train persists `folder`: moved when the platform made it (session.scratch), so that nothing
