@@ -7,7 +7,9 @@ finished runs.
   starts by itself when room frees. A job that does not fit never blocks the jobs queued behind it; a
   job that needs more than the whole cluster has fails at once, unless it is a resume: then the node
   it ran on left, and it waits for one to join (training.placement).
-- Run: `runner.run_job` is a Ray task owned by this actor; it runs TorchTrainer.fit().
+- Run: `runner.run_job` is a Ray task owned by this actor; it runs TorchTrainer.fit(). The job completes
+  (its model registered) when the chief worker says its final checkpoint is stored (`finished`), about a
+  second before fit() returns; the end of fit() then frees the job's slot and cleans up.
 - Stop: `ray.cancel` on that task (fit() aborts the run gracefully, checkpoints stay); forced after
   settings.train_stop_timeout_s.
 - Liveness: the actor is detached, so it outlives an ingress replica. A new ingress asks it which
@@ -306,7 +308,9 @@ class TrainSupervisor:
         if ref is None:
             return
         try:
-            if not completed:  # else recorded from the final report (a later error of fit() changes nothing)
+            if completed:  # recorded from the final report: an error of the run's end changes nothing
+                self._log_late_error(job_id, ref)
+            else:
                 self._record_end(job_id, ref, stopped)
             self._count_end(job_id)
             self._clean_up(job_id, output_dir, forced=forced)
@@ -314,6 +318,13 @@ class TrainSupervisor:
             if ended is not None:
                 ended.set()
             self._schedule()
+
+    @staticmethod
+    def _log_late_error(job_id: str, ref: ray.ObjectRef) -> None:
+        try:
+            ray.get(ref, timeout=60)
+        except Exception as exc:
+            log.warning("job %s: its run failed after the model was registered: %s", job_id, reason(exc))
 
     def _clean_up(self, job_id: str, output_dir: str | None, *, forced: bool) -> None:
         """Disk after a run: the temporary checkpoint folders a stopped or killed worker could not remove, and
