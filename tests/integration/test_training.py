@@ -181,14 +181,16 @@ def test_a_crashed_ray_worker_interrupts_the_job_and_keeps_its_checkpoint(rctx: 
     assert "Interrupted: " in Path(job["log_file"]).read_text()
 
 def _serve(workspace: Path, port: int) -> subprocess.Popen[str]:
+    """`raysight serve` on `port`; its output goes to serve.log beside the workspace (shown if it fails)."""
     env = {**os.environ, "RAYSIGHT_WORKSPACE": str(workspace), "RAYSIGHT_PORT": str(port),
            "RAYSIGHT_PLUGINS": "resnet", "RAYSIGHT_TRAIN_CPUS_PER_WORKER": "1"}
     env.pop("RAY_ADDRESS", None)
-    return subprocess.Popen([sys.executable, "-m", "raysight.cli", "serve", "--no-dashboard"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    with (workspace.parent / "serve.log").open("a") as out:
+        return subprocess.Popen([sys.executable, "-m", "raysight.cli", "serve", "--no-dashboard"], cwd=ROOT,
+                                env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
 
 
-def _up(port: int, proc: subprocess.Popen[str]) -> httpx.Client:
+def _up(port: int, proc: subprocess.Popen[str], workspace: Path) -> httpx.Client:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and proc.poll() is None:
         try:
@@ -197,7 +199,8 @@ def _up(port: int, proc: subprocess.Popen[str]) -> httpx.Client:
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    raise AssertionError("raysight serve did not come up")
+    output = (workspace.parent / "serve.log").read_text(errors="replace")[-3000:]
+    raise AssertionError(f"raysight serve did not come up (exit {proc.poll()}):\n{output}")
 
 
 def _poll(http: httpx.Client, job_id: str, pred: Any, timeout: float = 300) -> dict[str, Any]:
@@ -218,7 +221,7 @@ def test_sigkill_of_the_server_then_restart_and_resume(tmp_path: Path) -> None:
     port = _free_port()
     proc = _serve(workspace, port)
     try:
-        http = _up(port, proc)
+        http = _up(port, proc, workspace)
         ds = http.post("/datasets/upload", files={"file": (archive.name, archive.read_bytes(), "application/zip")})
         ds_id = ds.json()["dataset_id"]
         assert http.post(f"/datasets/{ds_id}/prepare", json={}).status_code == 200
@@ -238,7 +241,7 @@ def test_sigkill_of_the_server_then_restart_and_resume(tmp_path: Path) -> None:
 
         port = _free_port()
         proc = _serve(workspace, port)
-        http = _up(port, proc)
+        http = _up(port, proc, workspace)
         job = http.get(f"/train/jobs/{job_id}").json()
         # normally the restart marks it ("interrupted: server restarted"); a supervisor that outlives the
         # server by its grace period records the Ray error as an interruption itself
