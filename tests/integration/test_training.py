@@ -115,8 +115,6 @@ class RecordsAtCompletion(TrainingRecords):
     """The supervisor's records, noting when the model is registered how many placement groups are up."""
 
     def complete(self, job_id: str, artifacts: Path | str) -> dict[str, Any]:
-        import ray.util
-
         up = sum(pg["state"] == "CREATED" for pg in ray.util.placement_group_table().values())
         (self.ctx.workspace.root / f"{job_id}.pgs").write_text(str(up))
         return super().complete(job_id, artifacts)
