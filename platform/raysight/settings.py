@@ -224,7 +224,7 @@ def layered_settings(
     return Settings(**{**file_known, **env_values, **given_flags})
 
 
-TRAIN_POLL_S = "0.1"
+TRAIN_POLL_S = "0.5"
 PREEMPTION_WATCHER = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
 
 
@@ -236,10 +236,12 @@ def ray_env(*, local: bool = True) -> dict[str, str]:
     if local or "RAY_AUTH_MODE" in os.environ:
         env["RAY_AUTH_MODE"] = os.environ.get("RAY_AUTH_MODE", "disabled")
     # Ray Train's controller consumes each worker's reported result (a queue of one) only when it polls,
-    # every 2 s by default: a run whose epochs are shorter waits for it at every report, and every state
-    # change (start-up, end) waits a poll too. A poll is one small actor call per worker: at 0.1 s, Ray
-    # Train alone on 2 cores ends a run 1.0 s after its train loop instead of 2.0 s (0.5 s), with no
-    # measurable cost per epoch (bench/training.py). The supervisor and everything it starts inherit this.
+    # every 2 s by default: a run whose epochs are shorter waits for it at every report, and the end of a
+    # run waits a poll too. A poll is an actor call into every worker, which interrupts its train loop: a
+    # worker that trains on all the cores of its node loses ~10 % per epoch at 0.1 s (2 threads on 2
+    # cores, bench/training.py and Ray Train alone), ~3 % at 0.5 s. A job completes from its final report,
+    # not from the end of the run, so 0.5 s costs the end of the run (~2 s instead of 1 s: the slot, the
+    # clean-up), not the job. The supervisor and everything it starts inherit this.
     env["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = os.environ.get("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", TRAIN_POLL_S)
     if local:
         # Ray Train starts a preemption watcher process per run that polls for nodes being drained (spot

@@ -12,6 +12,11 @@ Serve's proxy need.
 Detection only (segmentation keeps PyTorch) and CPU only (CUDA stays with PyTorch). When the export or
 the check fails, the model keeps PyTorch and the reason is logged; ``RAYSIGHT_YOLO_CPU_RUNTIME=torch``
 turns the twin off.
+
+The exported file lives in a folder of its own under ``<tmp>/raysight_yolo_ort-<uid>/``, named after the
+replica's process id. It goes when the twin is garbage-collected or the process exits normally; a replica
+that is killed (Serve's shutdown, SIGKILL, a crash) cannot remove it, so each new twin first removes the
+folders of processes that are gone.
 """
 
 from __future__ import annotations
@@ -97,7 +102,7 @@ def onnx_twin(weights: Path, *, task: str, imgsz: int, threads: int) -> tuple[On
     The .onnx lives in a temporary folder removed when the twin is garbage-collected."""
     if task != "detect":
         return None, {"runtime": TORCH, "reason": f"{task} models run on PyTorch"}
-    folder = Path(tempfile.mkdtemp(prefix="raysight_yolo_ort_"))
+    folder = twin_folder()
     try:
         with _EXPORTING:
             twin, info = _export_and_check(weights, folder, task=task, imgsz=imgsz, threads=threads)
@@ -109,6 +114,35 @@ def onnx_twin(weights: Path, *, task: str, imgsz: int, threads: int) -> tuple[On
         return None, info
     weakref.finalize(twin, shutil.rmtree, folder, True)
     return twin, info
+
+
+def twin_folder() -> Path:
+    """A new folder for this process's exported file, after removing those of processes that are gone."""
+    root = Path(tempfile.gettempdir()) / f"raysight_yolo_ort-{os.getuid()}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    sweep_orphans(root)
+    return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}_", dir=root))
+
+
+def sweep_orphans(root: Path) -> list[Path]:
+    """Remove the folders under `root` whose process (the number their name starts with) is gone."""
+    removed = []
+    for folder in root.iterdir():
+        pid = folder.name.split("_", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _export_and_check(weights: Path, folder: Path, *, task: str, imgsz: int,

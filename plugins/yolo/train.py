@@ -4,6 +4,8 @@
   fine-tuning); else the architecture's YAML (yolov8n.pt -> yolov8n.yaml) with fresh weights.
   Nothing is downloaded (YOLO_OFFLINE, amp off on CPU). A channel-pruned start model (raysight_yolo.prune)
   is trained as it is, not rebuilt from its yaml (raysight_yolo.pruned_model), on start and on resume.
+- Threads: a CPU job trains on as many torch threads as it holds whole CPUs, or on ultralytics' own
+  choice (min(8, cores - 1)) where that is more.
 - Every epoch: ultralytics' last.pt (weights + optimizer + epoch) becomes a Ray Train checkpoint and
   the epoch's losses, precision, recall, mAP50, mAP50-95 are reported.
 - Resume: the last checkpoint's last.pt is put back and ultralytics resumes from it, so the epoch
@@ -143,6 +145,16 @@ def train_loop(config: dict[str, Any]) -> TrainResult:
     if pruned:  # ultralytics would rebuild it from its yaml (un-pruning it): train the pruned model itself
         session.log(f"Fine-tuning a channel-pruned {c.model_name}: {count_params(model.model)} parameters")
 
+    def use_the_cpus(trainer: Any) -> None:
+        """ultralytics sets torch's threads to min(8, cores - 1) whatever the job holds: a CPU job that
+        holds more whole CPUs than that trains on all of them (never on fewer than ultralytics' choice)."""
+        import torch
+
+        if trainer.device.type == "cpu":
+            torch.set_num_threads(max(torch.get_num_threads(), session.cpu_threads))
+            session.log(f"Training on the CPU with {torch.get_num_threads()} torch thread(s)")
+
+    model.add_callback("on_pretrain_routine_start", use_the_cpus)
     model.add_callback("on_fit_epoch_end", on_fit_epoch_end)
     device = "0" if session.use_gpu else "cpu"
     args: dict[str, Any] = {

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +78,7 @@ def test_a_cpu_detector_predicts_through_onnxruntime_with_pytorchs_answers(
         found += len(truth) == len(got)
     assert found >= 4  # the model is trained: most images get exactly their objects
     folder = fast.twin.path.parent
+    assert folder.name.startswith(f"{os.getpid()}_")  # the replica's own folder, swept once it is gone
     del fast
     gc.collect()
     assert not folder.exists()  # the exported file goes with the model
@@ -91,6 +95,23 @@ def test_a_twin_that_fails_the_parity_check_stays_on_pytorch(fresh_weights: Path
     assert "differs from PyTorch" in model.extra["runtime"]["reason"]
     out = predict.predict(model, [np.zeros((64, 64, 3), np.uint8)], PredictOptions(conf=0.0, imgsz=64))
     assert len(out) == 1 and all(isinstance(d, Detection) for d in out[0])
+
+
+def test_the_exported_files_of_killed_replicas_are_removed_by_the_next_twin(tmp_path: Path) -> None:
+    """A replica killed before its twin is collected leaves its folder; the next one removes it (only it)."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    dead = tmp_path / f"{gone.stdout.strip()}_abc"
+    live = tmp_path / f"{os.getpid()}_def"
+    other = tmp_path / "notes"
+    for folder in (dead, live, other):
+        folder.mkdir()
+        (folder / "source.onnx").write_bytes(b"x")
+    assert cpu_runtime.sweep_orphans(tmp_path) == [dead]
+    assert not dead.exists() and live.is_dir() and other.is_dir()
+    made = cpu_runtime.twin_folder()
+    assert made.parent.name == f"raysight_yolo_ort-{os.getuid()}" and made.name.startswith(f"{os.getpid()}_")
+    made.rmdir()
 
 
 def _box(det: Detection) -> tuple[float, float, float, float]:

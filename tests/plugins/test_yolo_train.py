@@ -4,6 +4,7 @@ and a registered model fine-tunes."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,13 @@ def test_yolo_trains_registers_and_fine_tunes(rctx: Platform, tmp_path: Path) ->
 
     log_text = Path(job["log_file"]).read_text()
     assert "Starting training" in log_text and "Epoch 15/15" in log_text and "mAP50=" in log_text
+    # the epochs' lines travel with their (not awaited) progress calls, and keep their order
+    epochs = [int(m) for m in re.findall(r"\] Epoch (\d+)/15 ", log_text)]
+    assert epochs == list(range(1, 16))
+    assert log_text.index("Epoch 15/15 ") < log_text.index("Final metrics:") < log_text.index("Platform overhead")
+    # the worker holds 2 CPUs: torch trains on 2 threads (or on ultralytics' own choice where that is more)
+    threads = re.search(r"Training on the CPU with (\d+) torch thread", log_text)
+    assert threads and int(threads.group(1)) >= 2, threads
     assert "building yolov8n.yaml with fresh weights" in log_text
 
     # fine-tuning: the registered model's id as model_name starts from its weights

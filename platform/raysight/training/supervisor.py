@@ -241,7 +241,11 @@ class TrainSupervisor:
                 self.started_at[job_id] = (time.monotonic(), epoch)
                 self.records.record_resumed(job_id, epoch=epoch, metrics=metrics)
 
-    def progress(self, job_id: str, epoch: int, metrics: dict[str, Any], checkpointed: bool) -> None:
+    def progress(self, job_id: str, epoch: int, metrics: dict[str, Any], checkpointed: bool,
+                 lines: list[str] | None = None) -> None:
+        """End of an epoch: the worker's log lines since its last call (written first), then the record."""
+        if lines:
+            self.append_log(job_id, lines)
         with self.lock:
             if job_id not in self.running or job_id in self.stopping:
                 return

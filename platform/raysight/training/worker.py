@@ -5,7 +5,7 @@
     c = session.ctx                                # the job: data, classes, epochs, imgsz, weights ...
     with session.restored() as (ckpt_dir, epoch):  # the last checkpoint of this job, if any
         ...
-    session.rank, session.world_size, session.is_chief, session.use_gpu, session.device
+    session.rank, session.world_size, session.is_chief, session.use_gpu, session.device, session.cpu_threads
     model = session.prepare_model(net)             # DDP over the workers (Ray Train), on the device
     loader = session.prepare_data_loader(loader)   # each worker gets its share
     session.log("something happened")              # -> the job's log file, via the supervisor actor
@@ -14,8 +14,11 @@
     return TrainResult(weights=..., metrics=...)   # on the chief: the model the registry records
 
 Log lines and progress go to the job supervisor (a named Ray actor on the platform's node), so they
-reach the job's log file and record even when this worker runs on another node. Calls are
-synchronous (and batched) so lines keep their order. Ray is imported when a session needs it, so that
+reach the job's log file and record even when this worker runs on another node. Lines are batched; an
+epoch's progress call carries the lines logged since the last call and is not waited for: the next epoch
+trains while the supervisor records it. At most one call is in flight (each waits for the one before),
+so lines keep their order, and the next report waits for it before storing its checkpoint, so that the
+record never misses an epoch whose successor's checkpoint exists. Ray is imported when a session needs it, so that
 importing this module (and raysight.plugin) stays cheap in processes that never train.
 """
 
@@ -74,6 +77,7 @@ class TrainSession:
         self._last_flush = time.monotonic()
         self._actor: Any = None
         self._actor_looked_up = False
+        self._pending: tuple[Any, list[str]] | None = None  # the call in flight and the log lines it carries
         self.started = time.monotonic()
         self.overhead_s = {"report": 0.0, "supervisor": 0.0}  # time the platform took from the train loop
         self.reports = 0
@@ -95,6 +99,17 @@ class TrainSession:
     def use_gpu(self) -> bool:
         """Whether this job trains on GPUs (RAYSIGHT_TRAIN_USE_GPU)."""
         return bool(self.ctx.use_gpu)
+
+    @property
+    def cpu_threads(self) -> int:
+        """The whole CPUs this worker holds (its Ray Train resources; at least 1): the threads its math may use."""
+        import ray
+
+        try:
+            cpus = float(ray.get_runtime_context().get_assigned_resources().get("CPU", 0.0))
+        except Exception:  # outside Ray
+            cpus = 0.0
+        return max(1, int(cpus))
 
     @property
     def device(self) -> Any:
@@ -135,8 +150,10 @@ class TrainSession:
         return self._actor
 
     def _call(self, method: str, *args: Any) -> bool:
+        """Call the supervisor and wait for the answer; False when it cannot be reached."""
         import ray
 
+        self._settle()
         actor = self._supervisor()
         if actor is None:
             return False
@@ -150,6 +167,41 @@ class TrainSession:
         finally:
             self.overhead_s["supervisor"] += time.monotonic() - started
 
+    def _send_progress(self, epoch: int, values: dict[str, Any], checkpointed: bool) -> None:
+        """The epoch's progress with the log lines buffered so far, not waited for (see _settle)."""
+        self._settle()
+        lines, self._buffer = self._buffer, []
+        self._last_flush = time.monotonic()
+        actor = self._supervisor()
+        if actor is None:
+            joblog.append(self.ctx.log_file, lines)
+            return
+        started = time.monotonic()
+        try:
+            ref = actor.progress.remote(self.ctx.job_id, epoch, values, checkpointed, lines)
+            self._pending = (ref, lines)
+        except Exception as exc:
+            log.warning("job supervisor call progress failed: %s", exc)
+            joblog.append(self.ctx.log_file, lines)
+        finally:
+            self.overhead_s["supervisor"] += time.monotonic() - started
+
+    def _settle(self) -> None:
+        """Wait for the call in flight; its log lines go to the file directly when it failed."""
+        if self._pending is None:
+            return
+        import ray
+
+        (ref, lines), self._pending = self._pending, None
+        started = time.monotonic()
+        try:
+            ray.get(ref, timeout=30)
+        except Exception as exc:
+            log.warning("job supervisor call progress failed: %s", exc)
+            joblog.append(self.ctx.log_file, lines)
+        finally:
+            self.overhead_s["supervisor"] += time.monotonic() - started
+
     # -- logs -------------------------------------------------------------------------------------------
     def log(self, message: str, *, all_ranks: bool = False, flush: bool = False) -> None:
         if not (self.is_chief or all_ranks):
@@ -160,6 +212,8 @@ class TrainSession:
             self.flush()
 
     def flush(self) -> None:
+        """Send the buffered log lines (after the call in flight) and wait for them to be written."""
+        self._settle()
         lines, self._buffer = self._buffer, []
         self._last_flush = time.monotonic()
         if lines and not self._call("append_log", lines):
@@ -196,6 +250,9 @@ class TrainSession:
         import ray.train
 
         started = time.monotonic()
+        # the last epoch's progress is recorded before this epoch's checkpoint is stored: a server killed
+        # after it leaves no gap in the history (the resume records the checkpoint's own epoch)
+        self._settle()
         values = clean_metrics(metrics)
         checkpoint = None
         if checkpoint_dir is not None and self.is_chief:
@@ -205,8 +262,8 @@ class TrainSession:
                          checkpoint_upload_fn=self._upload_for(checkpoint_dir))
         if self.is_chief:
             shown = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
-            self.log(f"Epoch {epoch}/{self.ctx.epochs} {shown}", flush=True)
-            self._call("progress", epoch, values, checkpoint is not None)
+            self.log(f"Epoch {epoch}/{self.ctx.epochs} {shown}")
+            self._send_progress(epoch, values, checkpoint is not None)
         if checkpoint_dir is not None:
             self._discard_scratch(Path(checkpoint_dir))
         self.reports += 1
