@@ -11,7 +11,9 @@ runs the ~3-minute job (135 epochs) the ratio goal is stated for. The platform t
 create_job request to the job's `completed` status with its model registered, as a client polling the
 record sees it (Ray Train start-up, per-epoch checkpoints and the registration included); the plain
 time is YOLO(...).train() in this process (ultralytics imported before the clock starts), on the torch
-threads the platform's worker uses (the job's CPUs, where ultralytics alone would take fewer). --runs N
+threads the platform's worker uses (the job's CPUs, where ultralytics alone would take fewer); a second
+plain run on ultralytics' own threads (min(8, cores - 1)), what a user calling model.train gets, gives
+the platform's ratio against that too (--no-defaults skips it). --runs N
 repeats the platform job on the same warm platform (the first job after a start and later ones).
 The temporary workspace is removed at the end.
 """
@@ -42,6 +44,8 @@ def main() -> int:
     p.add_argument("--imgsz", type=int, default=128)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--cpus", type=int, default=2, help="CPUs of the one training worker (and of torch in plain)")
+    p.add_argument("--no-defaults", dest="defaults", action="store_false",
+                   help="skip the second plain run, on ultralytics' own torch threads")
     ns = p.parse_args()
     ns.epochs = ns.epochs or (135 if ns.long else 45)
     apply_process_env()
@@ -58,7 +62,6 @@ def main() -> int:
 def run(ns: argparse.Namespace, root: Path) -> int:
     """Plain ultralytics, then the same job through the platform `ns.runs` times; prints the comparison."""
     import ray
-    import torch
 
     from raysight.context import Platform
     from raysight.runtime import attach_trainer
@@ -71,42 +74,59 @@ def run(ns: argparse.Namespace, root: Path) -> int:
     data_yaml = datasets.prepare(ctx=ctx, dataset_id=ds["dataset_id"])["data_yaml"]
     params = {"plots": False, "nbs": ns.batch, "warmup_epochs": 1, "mosaic": 0.0, "workers": 0}
 
-    # plain ultralytics, same options (amp off, no plots, same project layout)
-    from ultralytics import YOLO
-
-    started = plain_started = time.monotonic()
-    model = YOLO("yolov8n.yaml")
-    plain_epochs: list[float] = []
-    threads: list[int] = []
-
-    def same_threads(_trainer: Any) -> None:  # the platform's rule: ultralytics' choice, or the job's CPUs if more
-        torch.set_num_threads(max(torch.get_num_threads(), ns.cpus))
-        threads.append(torch.get_num_threads())
-
-    model.add_callback("on_pretrain_routine_start", same_threads)
-    model.add_callback("on_fit_epoch_end", lambda _t: plain_epochs.append(time.monotonic()))
-    model.train(data=data_yaml, epochs=ns.epochs, imgsz=ns.imgsz, batch=ns.batch, device="cpu", amp=False,
-                verbose=False, project=str(root / "plain"), name="yolo", exist_ok=True, **params)
-    plain = time.monotonic() - started
-    plain_map = float(model.trainer.metrics.get("metrics/mAP50(B)", 0.0))
+    # plain ultralytics, same options (amp off, no plots, same project layout): on the platform's threads,
+    # then (unless --no-defaults) on ultralytics' own, as a user calling model.train gets it
+    plain, plain_map, plain_epochs, threads = plain_train(ns, data_yaml, params, root / "plain", same_threads=True)
+    defaults = plain_train(ns, data_yaml, params, root / "defaults", same_threads=False) if ns.defaults else None
 
     ray.init(num_cpus=ns.cpus, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
              runtime_env={"env_vars": ray_env()})
     client = attach_trainer(ctx)
     ray.get(client.actor().warmed.remote())  # a platform that is up and idle when the job arrives
     print(f"YOLO {ns.epochs} epochs, {ns.images} images at {ns.imgsz}px, batch {ns.batch}, {ns.cpus} CPUs "
-          f"({threads[0] if threads else '?'} torch threads in both)")
+          f"({threads} torch threads in both)")
     print(f"ultralytics model.train : {plain:7.1f} s  (mAP50 {plain_map:.3f})")
-    p_first = plain_epochs[0] - plain_started if plain_epochs else float("nan")
+    if defaults is not None:
+        print(f"  ... on its own threads : {defaults[0]:7.1f} s  (mAP50 {defaults[1]:.3f}, {defaults[3]} torch "
+              f"thread(s): min(8, cores - 1)); the platform's ratios against it follow each run")
+    p_first = plain_epochs[0] if plain_epochs else float("nan")
     p_epoch = ((plain_epochs[-1] - plain_epochs[0]) / (len(plain_epochs) - 1) if len(plain_epochs) >= 2
                else float("nan"))
     for attempt in range(1, max(1, ns.runs) + 1):
-        platform_job(ctx, ds["dataset_id"], ns, params, plain=plain, p_first=p_first, p_epoch=p_epoch,
-                     label=f"run {attempt}/{ns.runs}")
+        took = platform_job(ctx, ds["dataset_id"], ns, params, plain=plain, p_first=p_first, p_epoch=p_epoch,
+                            label=f"run {attempt}/{ns.runs}")
+        if defaults is not None:
+            print(f"against ultralytics' own threads: ratio {took / defaults[0]:.2f}, "
+                  f"difference {took - defaults[0]:+.1f} s")
     ray_train_floor(ns, root)
     ray.shutdown()
     ctx.close()
     return 0
+
+
+def plain_train(ns: argparse.Namespace, data_yaml: str, params: dict[str, Any], project: Path, *,
+                same_threads: bool) -> tuple[float, float, list[float], int]:
+    """YOLO(...).train() in this process: (wall s, mAP50, each epoch's end in s from the start, torch threads).
+    `same_threads`: the platform's rule (ultralytics' choice, or the job's CPUs where more), else ultralytics'."""
+    import torch
+    from ultralytics import YOLO
+
+    started = time.monotonic()
+    model = YOLO("yolov8n.yaml")
+    epochs: list[float] = []
+    threads: list[int] = []
+
+    def on_start(_trainer: Any) -> None:
+        if same_threads:
+            torch.set_num_threads(max(torch.get_num_threads(), ns.cpus))
+        threads.append(torch.get_num_threads())
+
+    model.add_callback("on_pretrain_routine_start", on_start)
+    model.add_callback("on_fit_epoch_end", lambda _t: epochs.append(time.monotonic() - started))
+    model.train(data=data_yaml, epochs=ns.epochs, imgsz=ns.imgsz, batch=ns.batch, device="cpu", amp=False,
+                verbose=False, project=str(project), name="yolo", exist_ok=True, **params)
+    wall = time.monotonic() - started
+    return wall, float(model.trainer.metrics.get("metrics/mAP50(B)", 0.0)), epochs, threads[0] if threads else -1
 
 
 def ray_train_floor(ns: argparse.Namespace, root: Path) -> None:
@@ -144,8 +164,9 @@ def ray_train_floor(ns: argparse.Namespace, root: Path) -> None:
 
 
 def platform_job(ctx: Any, dataset_id: str, ns: argparse.Namespace, params: dict[str, Any], *, plain: float,
-                 p_first: float, p_epoch: float, label: str) -> None:
-    """One job through the services, timed as a client polling its record sees it; prints the figures."""
+                 p_first: float, p_epoch: float, label: str) -> float:
+    """One job through the services, timed as a client polling its record sees it; prints the figures and
+    returns its wall time."""
     from raysight.services import models, training
 
     started = time.monotonic()
@@ -184,6 +205,7 @@ def platform_job(ctx: Any, dataset_id: str, ns: argparse.Namespace, params: dict
     overhead = [ln for ln in Path(job["log_file"]).read_text().splitlines() if "Platform overhead in" in ln]
     if overhead:
         print(overhead[-1].split("] ", 1)[-1])
+    return platform
 
 
 if __name__ == "__main__":
