@@ -18,8 +18,8 @@ reach the job's log file and record even when this worker runs on another node. 
 epoch's progress call carries the lines logged since the last call and is not waited for: the next epoch
 trains while the supervisor records it. At most one call is in flight (each waits for the one before),
 so lines keep their order, and the next report waits for it before storing its checkpoint, so that the
-record never misses an epoch whose successor's checkpoint exists. Ray is imported when a session needs it, so that
-importing this module (and raysight.plugin) stays cheap in processes that never train.
+record never misses an epoch whose successor's checkpoint exists. Ray is imported when a session needs
+it, so that importing this module (and raysight.plugin) stays cheap in processes that never train.
 """
 
 from __future__ import annotations
