@@ -181,8 +181,7 @@ class TrainSession:
             ref = actor.progress.remote(self.ctx.job_id, epoch, values, checkpointed, lines)
             self._pending = (ref, lines)
         except Exception as exc:
-            log.warning("job supervisor call progress failed: %s", exc)
-            joblog.append(self.ctx.log_file, lines)
+            self._progress_lost(lines, exc)
         finally:
             self.overhead_s["supervisor"] += time.monotonic() - started
 
@@ -197,10 +196,14 @@ class TrainSession:
         try:
             ray.get(ref, timeout=30)
         except Exception as exc:
-            log.warning("job supervisor call progress failed: %s", exc)
-            joblog.append(self.ctx.log_file, lines)
+            self._progress_lost(lines, exc)
         finally:
             self.overhead_s["supervisor"] += time.monotonic() - started
+
+    def _progress_lost(self, lines: list[str], exc: Exception) -> None:
+        """A progress call that failed: the lines it carried go to the log file directly."""
+        log.warning("job supervisor call progress failed: %s", exc)
+        joblog.append(self.ctx.log_file, lines)
 
     # -- logs -------------------------------------------------------------------------------------------
     def log(self, message: str, *, all_ranks: bool = False, flush: bool = False) -> None:
