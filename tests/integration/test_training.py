@@ -159,10 +159,15 @@ def _processes_titled(prefix: str) -> list[int]:
     return pids
 
 
+def _groups_up() -> set[str]:
+    return {key for key, pg in ray.util.placement_group_table().items() if pg["state"] == "CREATED"}
+
+
 def test_a_crashed_ray_worker_interrupts_the_job_and_keeps_its_checkpoint(rctx: Platform, tmp_path: Path) -> None:
     """The process running a job's fit() dies (OOM killer, node trouble) while the platform lives on: the
     job ends `stopped` with "interrupted: ..." (resumable), not `failed`."""
     ds = dataset(rctx, write_classify_zip(tmp_path / "c.zip", 24, size=64))
+    before = _groups_up()
     job_id = training.create_job(ctx=rctx, dataset_id=ds, model_name="resnet18", epochs=40, imgsz=64,
                                  batch=16)["job_id"]
     # the record's checkpoint_epoch follows the worker's reports; Ray Train registers a checkpoint (what a
@@ -170,13 +175,24 @@ def test_a_crashed_ray_worker_interrupts_the_job_and_keeps_its_checkpoint(rctx: 
     # has happened for epoch N-1 once the worker reported epoch N (the report queue holds one)
     job = wait_for(rctx, job_id, lambda j: (j["checkpoint_epoch"] or 0) >= 2 or ended(j))
     assert job["status"] == "running", job
+    runs_groups = _groups_up() - before
+    assert len(runs_groups) == 1, runs_groups
+    # the run starts no Ray Train helper it does not need (runner.RaysightTrainer), and its controller does
+    # not import torch (training.one_worker)
+    assert not _processes_titled("ray::PlacementGroupCleaner") and not _processes_titled("ray::DatasetManager")
+    controllers = _processes_titled("ray::TrainController")
+    assert controllers
+    assert not [pid for pid in controllers if b"libtorch" in Path(f"/proc/{pid}/maps").read_bytes()]
     pids = _processes_titled("ray::run_job")
     assert len(pids) == 1, pids
-    os.kill(pids[0], signal.SIGKILL)
+    os.kill(pids[0], signal.SIGKILL)  # its Ray Train controller dies with it, before removing its group
     job = wait_for(rctx, job_id, ended, timeout=120)
     assert job["status"] == "stopped" and job["error"].startswith("interrupted: "), job
     assert (job["checkpoint_epoch"] or 0) >= 1
     assert "Interrupted: " in Path(job["log_file"]).read_text()
+    wait_released(rctx, job_id)
+    assert not runs_groups & _groups_up()  # the supervisor removed what the dead controller held
+
 
 def _serve(workspace: Path, port: int) -> subprocess.Popen[str]:
     """`raysight serve` on `port`; its output goes to serve.log beside the workspace (shown if it fails)."""
@@ -266,3 +282,40 @@ def test_sigkill_of_the_server_then_restart_and_resume(tmp_path: Path) -> None:
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def test_the_local_clusters_log_monitor_runs_with_raysights_settings(ray_cluster: None) -> None:
+    """apply_process_env, run before Ray starts (as `raysight serve` does), reaches Ray's own log monitor
+    (raysight.settings.LOG_MONITOR: it looks for new worker log files every 2 s, not ten times a second)."""
+    from ray._private.worker import _global_node
+
+    session = _global_node.get_session_dir_path().encode()
+    monitors = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            if b"log_monitor.py" in cmdline and session in cmdline:
+                monitors.append((proc / "environ").read_bytes().split(b"\0"))
+        except OSError:
+            continue
+    assert len(monitors) == 1, len(monitors)
+    assert b"RAY_LOG_MONITOR_MANY_FILES_THRESHOLD=0" in monitors[0] and b"LOG_NAME_UPDATE_INTERVAL_S=2" in monitors[0]
+
+
+def test_release_removes_the_recorded_placement_groups_still_up(ray_cluster: None, tmp_path: Path) -> None:
+    """What the supervisor does when a run has ended, and for the runs a fresh supervisor finds interrupted:
+    the groups a run's controller recorded (placement_groups.PlacementGroupRecord) and left up are removed."""
+    from ray.util.placement_group import placement_group, remove_placement_group
+
+    from raysight.training import placement_groups
+
+    left, ended_in_order = placement_group([{"CPU": 0.01}]), placement_group([{"CPU": 0.01}])
+    ray.get([left.ready(), ended_in_order.ready()], timeout=60)
+    remove_placement_group(ended_in_order)
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    placement_groups.record_path(job_dir).write_text(f"{left.id.hex()}\n{ended_in_order.id.hex()}\n")
+    assert left.id.hex() in _groups_up()
+    assert placement_groups.release(job_dir) == 1
+    assert left.id.hex() not in _groups_up() and not placement_groups.record_path(job_dir).exists()
+    assert placement_groups.release(job_dir) == 0  # nothing recorded

@@ -128,3 +128,23 @@ def test_service_delete_evicts_through_inference(ctx: Platform, tmp_path: Path) 
         pytest.skip("raysight.services.inference not available yet")
     assert asyncio.run(models.delete(ctx=ctx, model_id=mid))["ok"] is True
     assert models.latest(ctx=ctx, plugin="resnet") is None
+
+
+def test_the_serving_key_follows_the_record(ctx: Platform, tmp_path: Path) -> None:
+    """What every inference request resolves: (family, `<id>@<updated_at in ms>`), read without an ORM session;
+    a new key once the record changes, NotFound once it is gone."""
+    from raysight.errors import Invalid, NotFound
+
+    model = installed(ctx, tmp_path)
+    mid = model["model_id"]
+    plugin, key = models.serving_key(ctx=ctx, model_id=mid)
+    with ctx.db.session() as s:
+        updated = models._load(s, mid).updated_at
+    assert plugin == "resnet" and key == f"{mid}@{int(updated.timestamp() * 1000)}"  # as the ORM reads it
+    models.update(ctx=ctx, model_id=mid, name="renamed")
+    assert models.serving_key(ctx=ctx, model_id=mid)[1] != key
+    asyncio.run(models.delete(ctx=ctx, model_id=mid))
+    with pytest.raises(NotFound):
+        models.serving_key(ctx=ctx, model_id=mid)
+    with pytest.raises((Invalid, NotFound)):
+        models.serving_key(ctx=ctx, model_id="../etc")

@@ -74,6 +74,16 @@ def test_ray_trains_preemption_watcher_is_off_only_on_the_cluster_raysight_start
     assert ray_env(local=True)["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] == "1"  # the user's choice wins
 
 
+def test_rays_log_monitor_looks_for_new_files_every_2_s_only_on_the_cluster_raysight_starts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOG_NAME_UPDATE_INTERVAL_S", raising=False)
+    monkeypatch.setenv("RAY_LOG_MONITOR_MANY_FILES_THRESHOLD", "500")
+    local = ray_env(local=True)
+    assert local["LOG_NAME_UPDATE_INTERVAL_S"] == "2"
+    assert local["RAY_LOG_MONITOR_MANY_FILES_THRESHOLD"] == "500"  # the user's choice wins
+    assert not {"LOG_NAME_UPDATE_INTERVAL_S", "RAY_LOG_MONITOR_MANY_FILES_THRESHOLD"} & set(ray_env(local=False))
+
+
 def test_serve_runs_without_its_extra_thread_and_loop_in_raysight_serve_and_serve_deploy(
         monkeypatch: pytest.MonkeyPatch) -> None:
     for key in SERVE_ENV:
@@ -82,7 +92,7 @@ def test_serve_runs_without_its_extra_thread_and_loop_in_raysight_serve_and_serv
     # `serve deploy serve_config.yaml` gives the replicas the same settings `raysight serve` gives every process
     assert {k: shipped[k] for k in SERVE_ENV} == SERVE_ENV == {
         "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0", "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
-        "RAY_max_direct_call_object_size": str(INLINE_OBJECT_BYTES)}
+        "RAY_SERVE_LOG_TO_STDERR": "0", "RAY_max_direct_call_object_size": str(INLINE_OBJECT_BYTES)}
     env = serve_env(shipped)
     assert env["YOLO_OFFLINE"] == "1" and env["RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP"] == "0"
     assert serve_env({"RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "1"})[

@@ -8,15 +8,19 @@ checkpoint (after a stop, a failure or a restart of the whole platform).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import ray
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-from ray.train.backend import Backend
+from ray.train.backend import BackendConfig
 from ray.train.torch import TorchConfig, TorchTrainer
+from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
+from ray.train.v2._internal.callbacks.placement_group_callback import PlacementGroupCleanerCallback
 
 from raysight.settings import Settings
+from raysight.training import placement_groups
+from raysight.training.one_worker import OneWorkerTorchConfig
+from raysight.training.placement_groups import PlacementGroupRecord
 from raysight.training.worker import run_worker
 
 
@@ -38,37 +42,48 @@ def needed_resources(settings: Settings, num_workers: int) -> dict[str, float]:
     return need
 
 
-class _OneWorkerBackend(Backend):
-    """A run of one worker needs no torch process group: nothing to all-reduce with, and its worker
-    process ends with the run. Skipping it saves the round trips TorchConfig's set-up and shutdown make
-    to the worker (address, port, environment, init_process_group)."""
+class RaysightTrainer(TorchTrainer):
+    """TorchTrainer without two helper processes Ray Train starts for every run: the DatasetManager of a run
+    that has no datasets (raysight's train loops read their data from the workspace), and the
+    PlacementGroupCleaner where the run records its placement groups for the supervisor instead
+    (training.placement_groups). Each is a Python process (~1 s of CPU) started while the run starts. Ray
+    Train builds its default callbacks in `_create_default_callbacks`; on a Ray without that method both
+    helpers run, as they would anyway."""
+
+    def _create_default_callbacks(self) -> list[Any]:
+        callbacks = super()._create_default_callbacks()
+        recorded = any(isinstance(cb, PlacementGroupRecord) for cb in callbacks)
+
+        def needed(cb: Any) -> bool:
+            if isinstance(cb, PlacementGroupCleanerCallback):
+                return not recorded
+            if isinstance(cb, DatasetsCallback):
+                return bool(self.datasets)
+            return True
+
+        return [cb for cb in callbacks if needed(cb)]
 
 
-@dataclass
-class OneWorkerTorchConfig(TorchConfig):
-    """TorchConfig (the CUDA device context stays) without the process group; for `num_workers == 1`."""
-
-    @property
-    def backend_cls(self) -> type[Backend]:
-        return _OneWorkerBackend
-
-
-def torch_config(num_workers: int) -> TorchConfig:
-    """A process group only where there are several workers to join (train loops check
-    ``world_size > 1`` before any collective call; prepare_model / prepare_data_loader do too)."""
+def torch_config(num_workers: int) -> BackendConfig:
+    """A process group only where there are several workers to join (training.one_worker)."""
     return OneWorkerTorchConfig() if num_workers == 1 else TorchConfig()
 
 
-def build_trainer(spec: dict[str, Any], settings: Settings) -> TorchTrainer:
-    """spec: {"job_id", "ctx" (TrainContext as dict + supervisor), "num_workers", "fn"}."""
+def build_trainer(spec: dict[str, Any], settings: Settings) -> RaysightTrainer:
+    """spec: {"job_id", "ctx" (TrainContext as dict + supervisor), "num_workers", "fn"}. With a supervisor, the
+    run records its placement groups for it (training.placement_groups)."""
     config = {**spec["ctx"], "fn": spec["fn"]}
+    storage = settings.workspace_dir / "jobs"
+    record = placement_groups.record_path(storage / spec["job_id"])
+    callbacks = [PlacementGroupRecord(str(record))] if spec["ctx"].get("supervisor") else []
     run_config = RunConfig(
         name=spec["job_id"],
-        storage_path=str(settings.workspace_dir / "jobs"),
+        storage_path=str(storage),
         checkpoint_config=CheckpointConfig(num_to_keep=max(1, settings.train_checkpoints_keep)),
         failure_config=FailureConfig(max_failures=settings.train_max_failures),
+        callbacks=callbacks,
     )
-    return TorchTrainer(
+    return RaysightTrainer(
         run_worker,
         train_loop_config=config,
         scaling_config=scaling_config(settings, int(spec["num_workers"])),

@@ -34,7 +34,7 @@ from raysight.context import Platform
 from raysight.errors import RaysightError, public_message
 from raysight.ports import COMPLETED, INTERRUPTED, QUEUED, RUNNING, STOPPED, JobRecordsFactory
 from raysight.settings import Settings
-from raysight.training import placement
+from raysight.training import placement, placement_groups
 from raysight.training.ray_errors import INTERRUPT_GRACE_S, is_interruption, reason
 from raysight.training.runner import needed_resources, run_job, warm_up
 from raysight.training.worker import clear_scratch_root
@@ -112,6 +112,7 @@ class TrainSupervisor:
                 if job_id in self.running or job_id in self.queue:
                     continue
                 if status == RUNNING:
+                    self._release_placement_groups(job_id)
                     self.records.mark_stopped(job_id, error=INTERRUPTED)
                     self.records.log(job_id, "Interrupted: the server restarted while this job ran; "
                                            "resume it to continue from its last checkpoint")
@@ -143,6 +144,10 @@ class TrainSupervisor:
         """Start queued jobs in order while there is room. A job that cannot fit now waits without
         blocking the ones behind it; one that needs more than the whole cluster has fails at once."""
         with self.lock:
+            self.metrics.set("raysight_training_queue_length", len(self.queue))
+            self.metrics.set("raysight_training_jobs_running", len(self.running))
+            if not self.queue:  # the watcher calls this twice a second: no cluster query for nothing
+                return
             slots = max(1, self.settings.max_concurrent_jobs)
             total = ray.cluster_resources()
             free = dict(ray.available_resources())  # less what this pass starts (Ray sees it only later)
@@ -311,6 +316,7 @@ class TrainSupervisor:
             ended = self.ended.pop(job_id, None)
         if ref is None:
             return
+        self._release_placement_groups(job_id)  # what a dead controller left: the queue needs those resources
         try:
             if completed:  # recorded from the final report: an error of the run's end changes nothing
                 self._log_late_error(job_id, ref)
@@ -322,6 +328,11 @@ class TrainSupervisor:
             if ended is not None:
                 ended.set()
             self._schedule()
+
+    def _release_placement_groups(self, job_id: str) -> None:
+        removed = placement_groups.release(self.ctx.workspace.job_dir(job_id))
+        if removed:
+            log.info("job %s: removed %d placement group(s) its run left", job_id, removed)
 
     @staticmethod
     def _log_late_error(job_id: str, ref: ray.ObjectRef) -> None:
