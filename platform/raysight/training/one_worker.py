@@ -6,7 +6,7 @@ with the run. Skipping it saves the round trips TorchConfig's set-up and shutdow
 collective call; prepare_model / prepare_data_loader do too.
 
 The controller holds a run's backend config, and TorchConfig's module imports torch: the controller
-process would import torch (~1.5 s of CPU while the run starts, ~400 MB resident for the whole run) only
+process would import torch (~1.5 s of CPU while the run starts, ~500 MB resident for the whole run) only
 to unpickle it. This module imports neither torch nor ray.train.torch; the worker imports them when it
 enters `CudaDevice`, as TorchConfig's context does.
 """
