@@ -144,37 +144,37 @@ class TrainSupervisor:
         """Start queued jobs in order while there is room. A job that cannot fit now waits without
         blocking the ones behind it; one that needs more than the whole cluster has fails at once."""
         with self.lock:
+            if self.queue:  # the watcher calls this twice a second: no cluster query for an empty queue
+                self._start_what_fits()
             self.metrics.set("raysight_training_queue_length", len(self.queue))
             self.metrics.set("raysight_training_jobs_running", len(self.running))
-            if not self.queue:  # the watcher calls this twice a second: no cluster query for nothing
-                return
-            slots = max(1, self.settings.max_concurrent_jobs)
-            total = ray.cluster_resources()
-            free = dict(ray.available_resources())  # less what this pass starts (Ray sees it only later)
-            for job_id in list(self.queue):
-                try:
-                    spec = self.records.spec(job_id)
-                except RaysightError as exc:  # dataset or base model gone meanwhile
-                    self._drop(job_id, exc.message)
-                    continue
-                need = needed_resources(self.settings, int(spec["num_workers"]))
-                fit = placement.check(need, total=total, free=free, workers=int(spec["num_workers"]),
-                                      resumed=bool(spec.get("resumed")))
-                if fit.impossible:
-                    self._drop(job_id, str(fit.reason))
-                elif len(self.running) >= slots:
-                    self._wait(job_id, f"waiting for a free job slot: {len(self.running)} of {slots} allowed "
-                                       "job(s) running (RAYSIGHT_MAX_CONCURRENT_JOBS)")
-                elif fit.reason:
-                    self._wait(job_id, fit.reason)
-                else:
-                    self.queue.remove(job_id)
-                    self.reasons.pop(job_id, None)
-                    self._start(job_id, spec)
-                    for name, amount in need.items():
-                        free[name] = free.get(name, 0.0) - amount
-            self.metrics.set("raysight_training_queue_length", len(self.queue))
-            self.metrics.set("raysight_training_jobs_running", len(self.running))
+
+    def _start_what_fits(self) -> None:
+        slots = max(1, self.settings.max_concurrent_jobs)
+        total = ray.cluster_resources()
+        free = dict(ray.available_resources())  # less what this pass starts (Ray sees it only later)
+        for job_id in list(self.queue):
+            try:
+                spec = self.records.spec(job_id)
+            except RaysightError as exc:  # dataset or base model gone meanwhile
+                self._drop(job_id, exc.message)
+                continue
+            need = needed_resources(self.settings, int(spec["num_workers"]))
+            fit = placement.check(need, total=total, free=free, workers=int(spec["num_workers"]),
+                                  resumed=bool(spec.get("resumed")))
+            if fit.impossible:
+                self._drop(job_id, str(fit.reason))
+            elif len(self.running) >= slots:
+                self._wait(job_id, f"waiting for a free job slot: {len(self.running)} of {slots} allowed "
+                                   "job(s) running (RAYSIGHT_MAX_CONCURRENT_JOBS)")
+            elif fit.reason:
+                self._wait(job_id, fit.reason)
+            else:
+                self.queue.remove(job_id)
+                self.reasons.pop(job_id, None)
+                self._start(job_id, spec)
+                for name, amount in need.items():
+                    free[name] = free.get(name, 0.0) - amount
 
     def _wait(self, job_id: str, reason: str) -> None:
         """Record why a queued job waits; its log says so once per stay in the queue."""

@@ -157,15 +157,13 @@ class TrainSession:
         actor = self._supervisor()
         if actor is None:
             return False
-        started = time.monotonic()
-        try:
-            ray.get(getattr(actor, method).remote(self.ctx.job_id, *args), timeout=30)
-            return True
-        except Exception as exc:
-            log.warning("job supervisor call %s failed: %s", method, exc)
-            return False
-        finally:
-            self.overhead_s["supervisor"] += time.monotonic() - started
+        with self._supervisor_time():
+            try:
+                ray.get(getattr(actor, method).remote(self.ctx.job_id, *args), timeout=30)
+                return True
+            except Exception as exc:
+                log.warning("job supervisor call %s failed: %s", method, exc)
+                return False
 
     def _send_progress(self, epoch: int, values: dict[str, Any], checkpointed: bool) -> None:
         """The epoch's progress with the log lines buffered so far, not waited for (see _settle)."""
@@ -176,14 +174,12 @@ class TrainSession:
         if actor is None:
             joblog.append(self.ctx.log_file, lines)
             return
-        started = time.monotonic()
-        try:
-            ref = actor.progress.remote(self.ctx.job_id, epoch, values, checkpointed, lines)
-            self._pending = (ref, lines)
-        except Exception as exc:
-            self._progress_lost(lines, exc)
-        finally:
-            self.overhead_s["supervisor"] += time.monotonic() - started
+        with self._supervisor_time():
+            try:
+                ref = actor.progress.remote(self.ctx.job_id, epoch, values, checkpointed, lines)
+                self._pending = (ref, lines)
+            except Exception as exc:
+                self._progress_lost(lines, exc)
 
     def _settle(self) -> None:
         """Wait for the call in flight; its log lines go to the file directly when it failed."""
@@ -192,11 +188,18 @@ class TrainSession:
         import ray
 
         (ref, lines), self._pending = self._pending, None
+        with self._supervisor_time():
+            try:
+                ray.get(ref, timeout=30)
+            except Exception as exc:
+                self._progress_lost(lines, exc)
+
+    @contextmanager
+    def _supervisor_time(self) -> Iterator[None]:
+        """Count what the block takes as the train loop's time in supervisor calls (overhead_s)."""
         started = time.monotonic()
         try:
-            ray.get(ref, timeout=30)
-        except Exception as exc:
-            self._progress_lost(lines, exc)
+            yield
         finally:
             self.overhead_s["supervisor"] += time.monotonic() - started
 
