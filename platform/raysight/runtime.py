@@ -16,6 +16,7 @@ from raysight.ports import JobRecords, ModelCatalog
 from raysight.services import retention, tasks
 from raysight.services.job_records import TrainingRecords
 from raysight.services.models import RegistryCatalog
+from raysight.services.paddlex import datasets as paddlex_datasets
 
 if TYPE_CHECKING:
     from raysight.training.client import TrainerClient
@@ -50,6 +51,7 @@ def on_ingress_start(platform: Platform) -> None:
     job the records call running as stopped ("interrupted: server restarted") and queues the queued
     ones again."""
     tasks.fail_interrupted(ctx=platform)
+    paddlex_datasets.fail_interrupted_imports(ctx=platform)
     retention.maybe_sweep_uploads(ctx=platform)
     swept = platform.workspace.sweep_tmp()
     if swept:

@@ -75,6 +75,7 @@ def test_autosele_flow(http: httpx.Client, import_root: Path) -> None:
     rate = poll(http, "/eva_rate", eva, ("completed", "failed"), timeout=180)
     assert rate["status"] == "completed" and rate["progress"] == 1.0, rate
     assert rate["model"] == {"shapes": ["kd_shapes_ep_0006.pt"]} and rate["single_gpu"] == 2
+    assert rate["task_id"] == eva and isinstance(rate["id"], int)
     (metrics,) = rate["metrics"]
     m = metrics["metrics"]
     boxes = sum(len((source / "labels" / f"img{i:04d}.txt").read_text().split("\n")) - 1 for i in range(5))

@@ -35,6 +35,21 @@ def test_bad_image_upload(client) -> None:
     env_err(body, 801)
 
 
+def test_wrong_methods_and_the_compat_uploads_path(client, ctx) -> None:
+    """A wrong method answers in the imgseg envelope at both mounts; serve_upload answers under
+    /compat/imgseg/ as at the root (the file, or {"detail": "file not found"})."""
+    for path in ("/imgSeg/v1/predictSam", "/compat/imgseg/imgSeg/v1/predictSam"):
+        body = client.get(path).json()
+        assert body["code"] == -3000 and body["status"] == 405, body
+    (ctx.workspace.root / "uploads").mkdir(parents=True, exist_ok=True)
+    (ctx.workspace.root / "uploads" / "echo.png").write_bytes(png_bytes(screenshot(seed=1)[0]))
+    for prefix in ("", "/compat/imgseg"):
+        found = client.get(f"{prefix}/uploads/echo.png")
+        assert found.status_code == 200 and found.headers["content-type"] == "image/png"
+        missing = client.get(f"{prefix}/uploads/none.png")
+        assert missing.status_code == 404 and missing.json() == {"detail": "file not found"}
+
+
 def test_unknown_task(client) -> None:
     p = env_err(client.get("/ingest/status", params={"task_id": "ingest_nope"}).json(), 803)
     assert p["task_id"] == "ingest_nope"
@@ -50,7 +65,7 @@ def test_predict_errors(client) -> None:
     env_err(client.post("/imgSeg/v1/predictSam", json={"image_url": 5, "topic_id": "t"}).json(), 806)
     body = client.post("/imgSeg/v1/predictSam3", json={"image_url": "/uploads/none.png", "points": [[1, 1]]}).json()
     assert body["code"] == 100 and body["payload"]["err"] == "DATA_FORMAT_ERROR"
-    assert body["payload"]["task_status"] == 400
+    assert body["payload"]["task_status"] == 400 and body["payload"]["task_id"].startswith("samPredict_")
     env_err(client.post("/imgSeg/v1/predictResnet", json={"image_url_list": ["/uploads/a.png"],
                                                           "model_id": "model_missing"}).json(), 805)
     env_err(client.post("/imgSeg/v1/resnetTrainStart", json={"user_id": "nobody"}).json(), 804)
@@ -146,6 +161,8 @@ def test_predict_text_and_sam(http, shot_url) -> None:
     assert len(sam["component_info"]) == 1
     info = sam["component_info"][0]
     assert {"top_left_coord", "width", "height", "rgb_mean", "img_component_base64"} <= set(info)
+    # a prompt without is_predict_type: the documented keys are there, nothing is classified or read
+    assert info["component_type"] == "Image" and info["text"] == []
     submit = next(w for w in widgets if w.text == "Submit")
     (x, y), w, h = info["top_left_coord"], info["width"], info["height"]
     assert iou(submit.box, (x, y, x + w, y + h)) > 0.85, info  # the button under the point, not the page
@@ -167,6 +184,7 @@ def test_predict_text_and_sam(http, shot_url) -> None:
     assert sam2["segmenter"] == "classical-regions"
     assert father["top_left_coord"] == [100, 420] and father["children"]
     assert any(c.get("prompt") == "point" for c in father["children"])
+    assert all(c["component_type"] == "Image" and c["text"] == [] for c in father["children"])
     sam3 = env_ok(http.post("/imgSeg/v1/predictSam3", json={
         "image_url": url, "points": [[120, 440], [310, 440], [300, 492]]}).json())
     assert sam3["segmenter"] == "classical-regions"
@@ -179,6 +197,7 @@ def test_predict_text_and_sam(http, shot_url) -> None:
 
     cut = Image.open(io.BytesIO(base64.b64decode(sam3["component_info"][0]["img_component_base64"])))
     assert cut.mode == "RGBA"
+    assert sam3["component_info"][0]["component_type"] == "Image"
 
 
 @pytest.mark.slow

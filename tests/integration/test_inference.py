@@ -298,6 +298,11 @@ def test_errors(http: httpx.Client, fresh_yolo: str) -> None:
     assert r.status_code == 400
     r = http.post("/infer/video/nope_model", files={"file": ("v.mp4", b"x", "video/mp4")})
     assert r.status_code == 404
+    # the video routes take conf, iou and imgsz as the image routes do: out of range is 422, not ignored
+    for route in (f"/infer/video/{fresh_yolo}", f"/infer/video/{fresh_yolo}/stream"):
+        for bad in ({"iou": 5}, {"imgsz": 1}, {"conf": 2}):
+            r = http.post(route, files={"file": ("v.mp4", b"x", "video/mp4")}, params=bad)
+            assert r.status_code == 422, (route, bad, r.text)
 
 
 def test_family_without_predict_is_invalid(ctx: Platform, tmp_path: Path) -> None:
@@ -317,7 +322,7 @@ def test_family_without_predict_is_invalid(ctx: Platform, tmp_path: Path) -> Non
 def test_video_annotated(http: httpx.Client, trained_yolo: str, tmp_path: Path) -> None:
     video = write_video(tmp_path / "in.mp4", 12)
     r = http.post(f"/infer/video/{trained_yolo}", files={"file": ("in.mp4", video.read_bytes(), "video/mp4")},
-                  data={"conf": "0.3"})
+                  data={"conf": "0.3", "iou": "0.6", "imgsz": "128"})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["model_id"] == trained_yolo

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -127,9 +129,37 @@ def test_routes(client: TestClient, ctx: Platform, tmp_path: Path) -> None:
     bad = client.post(f"/annotations/tasks/{tid}/items/{iid}", json={"boxes": [{**box, "class_id": 9}]})
     assert bad.status_code == 400 and "class_id" in bad.json()["detail"]
     assert client.post(f"/annotations/tasks/{tid}/items/{iid}", json={"boxes": [{"x1": 1}]}).status_code == 422
+    # JSON numbers only: a true, "0" or 0.0 class, or a text coordinate, is refused (never read as a number)
+    for wrong in ({"class_id": True}, {"class_id": "0"}, {"class_id": 0.0}, {"x1": "5"}, {"y2": False}):
+        answer = client.post(f"/annotations/tasks/{tid}/items/{iid}", json={"boxes": [{**box, **wrong}]})
+        assert answer.status_code == 422, (wrong, answer.text)
     assert client.get(f"/annotations/tasks/{tid}/items/{iid}").json()["boxes"] == [box]
     exported = client.get(f"/annotations/tasks/{tid}/export", params={"format": "yolo"}).json()
     assert exported["ok"] is True and exported["exported_count"] == 4
     assert client.get(f"/annotations/tasks/{tid}/export", params={"format": "voc"}).status_code == 400
     assert client.get("/annotations/tasks/task_nope/items").status_code == 404
     assert client.get(f"/annotations/tasks/{tid}/items/missing").status_code == 404
+
+
+def test_unlabelled_images_need_classes_before_annotation_and_training(ctx: Platform, client: TestClient,
+                                                                       tmp_path: Path) -> None:
+    """A zip of images without labels prepared without classes has none: an annotation task needs them
+    given and training refuses it up front (400); once labelled and exported, it trains."""
+    archive = tmp_path / "photos.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for i, (image, _boxes) in enumerate(make_detection_images(4)):
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG")
+            zf.writestr(f"images/p{i}.jpg", buffer.getvalue())
+    ds = prepared(ctx, archive)
+    assert datasets.get_version(ctx=ctx, dataset_id=ds).classes == []
+    refused = client.post("/annotations/tasks", json={"dataset_id": ds})
+    assert refused.status_code == 400 and "no classes" in refused.json()["detail"]
+    assert client.post("/train/jobs", json={"dataset_id": ds, "epochs": 1}).status_code == 400
+    made = client.post("/annotations/tasks", json={"dataset_id": ds, "classes": ["square", "circle"]}).json()
+    item = client.get(f"/annotations/tasks/{made['task_id']}/items/p0").json()
+    assert item["boxes"] == [] and item["updated_at"] == made["created_at"]  # never saved: a string all the same
+    box = {"class_id": 0, "x1": 5.0, "y1": 6.0, "x2": 50.0, "y2": 60.0}
+    assert client.post(f"/annotations/tasks/{made['task_id']}/items/p0", json={"boxes": [box]}).status_code == 200
+    assert client.get(f"/annotations/tasks/{made['task_id']}/export").status_code == 200
+    assert client.post("/train/jobs", json={"dataset_id": ds, "epochs": 1}).status_code == 200

@@ -101,6 +101,7 @@ def test_offimport_divide_publish_linedown_flow(app: TestClient, roots: Path) ->
     publish_id = env(app.post("/process_label", json={"version": dataset_id, "types": "lane"}))
     published = wait(app, "/label_history", publish_id)
     assert published["status"] == "completed" and published["types"] == "lane", published
+    assert published["name"] == f"{dataset_id}_lane"  # a documented field: the published set's name
     annotation_ids = [p["annotation_task_id"] for p in published["result"]["packages"]]
     sizes = [app.get(f"/annotations/tasks/{t}").json()["total_items"] for t in annotation_ids]
     assert sizes == [5, 5, 2]
@@ -154,6 +155,10 @@ def test_sam_value_random_sampling(app: TestClient, roots: Path) -> None:
                                                "isshuffle": "0"}))
     record = wait(app, "/auto_sam", task_id)
     assert record["result"]["selected"] == ["p000.png", "p005.png", "p010.png", "p015.png"], record
+    assert record["isshuffle"] == "0"
+    # isshuffle left out: the sample is shuffled (the default), and the record says so
+    task_id = env(app.post("/sam_value", json={"output_dir": "picked3", "ratio": "3", "track_file": str(pool)}))
+    assert wait(app, "/auto_sam", task_id)["isshuffle"] == "1"
     assert record["result"]["skipped"] == 1 and (roots / "picked2" / "selected.txt").is_file()
 
     # native route, seeded: the same seed picks the same images

@@ -132,6 +132,8 @@ def test_training_task_without_a_trainer(api: TestClient, root: Path) -> None:
                                                   "task_desc": "苏州任务"}))
     record = ok(api.post("/train_history", json={"task_id": task_id}))
     assert record["status"] == "created" and record["task_desc"] == "苏州任务" and record["network_path"] == "net"
+    # a task's name keys its models in /model, /starteva and /release: one task per name
+    envelope(api.post("/create_train", json={"train_name": "suzhou", "network": "net"}), 409)
     assert ok(api.get("/calculate", params={"task_id": task_id, "batch_val": 4})) == math.ceil(train_count / 4)
     assert ok(api.get("/weights", params={"task_id": task_id})) == []
     assert ok(api.get("/output_log", params={"task_id": task_id})) == []
@@ -151,6 +153,9 @@ def test_training_task_without_a_trainer(api: TestClient, root: Path) -> None:
     changed = ok(api.post("/train_config", json={"task_id": task_id, "train_con": {"imgsz": 96, "mosaic": 0.0}}))
     assert changed["imgsz"] == 96 and ok(api.get("/train_config", params={"task_id": task_id}))["mosaic"] == 0.0
     envelope(api.post("/train_config", json={"task_id": task_id, "train_con": {"model_name": "resnet18"}}), 400)
+    for bad in ({"epochs": "zz"}, {"imgsz": "big"}, {"batch": [1]}, {"epochs": 2.5}, {"imgsz": True}):
+        envelope(api.post("/train_config", json={"task_id": task_id, "train_con": bad}), 400)
+    assert ok(api.post("/train_config", json={"task_id": task_id, "train_con": {"imgsz": "96"}}))["imgsz"] == 96
     body = envelope(api.get("/data_configs", params={"task_id": task_id}), 1)
     assert body["resp"] == body["data"] and body["data"]["classes"] == ["square", "circle"]
     assert ok(api.get("/data_config", params={"task_id": task_id, "data_con": '{"note": "x"}'}))["note"] == "x"
@@ -158,7 +163,8 @@ def test_training_task_without_a_trainer(api: TestClient, root: Path) -> None:
     # start: validated against the data, then a queued core job (no trainer in this process)
     envelope(api.post("/starttask", json={"task_id": task_id, "num_classes": 3}), 400)
     for bad in ({"batch_size": "many"}, {"gpus": "a,b"}, {"steps": "x"}, {"base_lr": "fast"},
-                {"start_date": "yesterday"}, {"train_con": "[1]"}, {"num_epoch": 0}):
+                {"start_date": "yesterday"}, {"train_con": "[1]"}, {"num_epoch": 0}, {"train_con": {"epochs": "abc"}},
+                {"train_con": {"batch": [1]}}, {"train_con": {"model_name": "resnet18"}}):
         envelope(api.post("/starttask", json={"task_id": task_id, **bad}), 400)
     envelope(api.post("/starttask", json={"task_id": task_id, "weights": "nope.params"}), 404)
     envelope(api.post("/endtask", json={"task_id": task_id}), 409)  # never started
@@ -224,3 +230,16 @@ def test_release_pages_and_models_when_nothing_is_trained(api: TestClient) -> No
     assert ok(api.get("/compat/autosele/model")) == []
     envelope(api.post("/release", json={"dicts": {"f": ["a.pt", "a.json"]}, "version": "1"}), 404)
     assert api.get("/models", params={"stage": "released"}).json() == {"models": []}
+
+
+def test_evaluation_records_are_numbered_like_every_other_record(api: TestClient, actx: Platform) -> None:
+    """/eva_rate's `id` is an integer (the run's number, oldest first), its `task_id` the run's task id."""
+    from raysight.services import tasks
+    from raysight.services.autosele import evaluation
+
+    params = {"type": "remote", "sour_dir": "src", "dest_dir": "out", "gpus": "", "single_gpu": 4,
+              "model": [{"task_name": "shapes", "file": "kd_shapes_ep_0006.pt"}], "images": 3}
+    runs = [tasks.create(ctx=actx, kind=evaluation.KIND, task_id=f"eva_{i}", params=params) for i in range(2)]
+    for number, task_id in enumerate(runs, start=1):
+        record = ok(api.post("/eva_rate", json={"task_id": task_id}))
+        assert record["id"] == number and record["task_id"] == task_id

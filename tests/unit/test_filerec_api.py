@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from raysight import defaults
 from tests.filerec_gen import page, png, zip_bytes
 
 GET = ["/detect/result", "/task/get_tasks", "/task/completed", "/task/single_task", "/training_model/get_datasets",
@@ -202,6 +203,14 @@ def test_training_tasks_beside_recognition_tasks(client) -> None:
     envelope(client.post("/task/cancel_task", json={"task_id": job_id}), "1003")
     envelope(client.post("/task/delete_task", json={"task_id": job_id}), "1000")
     envelope(client.get("/task/single_task", params={"task_id": job_id}), "1002")
+    # a value cleared with null goes back to its default, and training still starts
+    cleared = envelope(client.post("/training_model/set_parameters", json={"epochs": None, "imgsz": None}), "1000")
+    assert cleared["parameters"]["training"]["epochs"] == defaults.TRAIN_EPOCHS
+    assert cleared["parameters"]["training"]["imgsz"] == defaults.TRAIN_IMGSZ
+    job_id = envelope(client.post("/task/add_task", json={"task_type": "training"}), "1000")["task_id"]
+    assert envelope(client.get("/task/single_task", params={"task_id": job_id}), "1000")["epochs"] == (
+        defaults.TRAIN_EPOCHS)
+    envelope(client.post("/task/cancel_task", json={"task_id": job_id}), "1000")
 
 
 def test_page_sizes_are_capped(tmp_path: Path) -> None:

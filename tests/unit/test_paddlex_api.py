@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -126,6 +127,13 @@ def test_detection_dataset_import_split_details_project_task(px: JsonClient, roo
     assert ok(px.get("/project", json={"id": pid}))["attr"]["tasks"] == [1]
     whole = ok(px.get("/workspace"))
     assert whole["dirname"] and list(whole["workspace"]["tasks"]) == [tid] and did in whole["workspace"]["datasets"]
+    # each record with the fields paddlex-status-codes.md lists for its kind
+    assert set(whole["workspace"]["datasets"][did]) == {"id", "name", "desc", "type", "path", "create_time"}
+    assert whole["workspace"]["datasets"][did]["path"] == body["attr"]["path"]
+    project = whole["workspace"]["projects"][pid]
+    assert project["did"] == did and Path(project["path"]).is_dir()
+    assert whole["workspace"]["tasks"][tid] | {"path": None, "create_time": None} == {
+        "id": tid, "name": tid, "desc": "", "pid": pid, "path": None, "create_time": None, "parent_id": None}
     # native extension routes
     assert px.get("/projects").json()["projects"][0]["id"] == pid
     assert px.get(f"/projects/{pid}").json()["tasks"][0]["id"] == tid
@@ -196,6 +204,57 @@ def test_error_envelope(px: JsonClient, roots: Path, tmp_path: Path) -> None:
     fail(px.patch("/compat/paddlex/dataset", json={}), "")
     fail(px.patch("/dataset", json={}), "not allowed")
     fail(px.get("/compat/paddlex/dataset", json={"did": "D0999"}), "not found")
+    # a wrong method at the root path GET /model shares with AutoSele: both envelopes, not FastAPI's 405
+    for method in ("put", "patch"):
+        wrong = getattr(px, method)("/model", json={})
+        assert wrong.status_code == 200 and wrong.json()["status"] == -1 and wrong.json()["errno"] == 405
+        assert "not allowed" in wrong.json()["message"]
+    # a validation message names the field, `path` included (a field of the body, not FastAPI's location)
+    assert fail(px.put("/dataset", json={"did": did})) == "path: Field required"
+    assert fail(px.put("/dataset", json={"did": did, "path": 5})) == "path: Input should be a valid string"
+
+
+def test_bad_bodies_are_not_logged_as_server_errors(px: JsonClient, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR):
+        fail(px.put("/dataset", json={"did": "D0001"}), "path")
+        fail(px.post("/project", json={"name": "p", "project_type": "classification", "desc": 5}), "desc")
+    assert not [r for r in caplog.records if "unhandled" in r.getMessage()]
+
+
+def test_optional_arguments_sent_as_null(px: JsonClient) -> None:
+    """The PaddleX client sends None for an optional argument it leaves out (the spec's own examples)."""
+    pid = ok(px.post("/project", json={"name": "p", "desc": "", "project_type": "detection"}))["pid"]
+    tid = ok(px.post("/project/task", json={"pid": pid, "desc": None}))["tid"]
+    assert ok(px.get("/project/task", json={"tid": tid}))["attr"]["desc"] == ""
+    # resume present (even null): whether the task can resume, and from which saved epoch
+    task = ok(px.get("/project/task", json={"tid": tid, "resume": None}))
+    assert task["resumable"] is False and task["max_saved_epochs"] == 0
+    assert "resumable" not in ok(px.get("/project/task", json={"tid": tid}))
+    # export: a null quant is the default; the task has no trained model yet, which is what is refused
+    fail(px.post("/project/task/export", json={"tid": tid, "type": "infer", "save_dir": None, "quant": None}),
+         "no trained model")
+
+
+def test_an_import_interrupted_by_a_restart_fails_and_can_be_redone(tmp_path: Path, roots: Path) -> None:
+    from raysight.runtime import on_ingress_start
+    from raysight.services.paddlex import datasets, records
+
+    class_folders(roots / "cls", per_class=3)
+    ctx = Platform.create(Settings(workspace=tmp_path / "ws", import_roots=str(roots)))
+    did = datasets.create(ctx=ctx, name="c", desc="", dataset_type="classification")["did"]
+    datasets.prepare_import(ctx=ctx, rec=records.get(ctx=ctx, kind="dataset", code=did), source=roots / "cls")
+    ctx.close()  # the process ends before the copy ran
+    ctx = Platform.create(Settings(workspace=tmp_path / "ws", import_roots=str(roots)))
+    with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
+        px = JsonClient(client)
+        assert ok(px.get("/dataset", json={"did": did}))["dataset_status"] == 3  # XCOPYING
+        on_ingress_start(ctx)
+        body = ok(px.get("/dataset", json={"did": did}))
+        assert body["dataset_status"] == 5 and "interrupted" in body["message"]  # XCOPYFAIL
+        ok(px.put("/dataset", json={"did": did, "path": "cls"}))
+        assert wait_status(px, did)["dataset_status"] == 4
+        ok(px.delete("/dataset", json={"did": did}))
+    ctx.close()
 
 
 def test_system_and_demo(px: JsonClient) -> None:

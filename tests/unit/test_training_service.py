@@ -146,6 +146,28 @@ def test_stop_resume_and_delete_rules(ctx: Platform, client: TestClient, tmp_pat
     assert client.delete(f"/train/jobs/{job_id}").status_code == 404
 
 
+def test_a_stop_that_meets_the_jobs_completion_answers_409(ctx: Platform, client: TestClient,
+                                                           tmp_path: Path) -> None:
+    """The job registered its model from its final report between the status check and the
+    supervisor's answer (COMPLETED): nothing was stopped, and the answer says so."""
+
+    class Completing:
+        def stop(self, job_id: str) -> str:
+            set_job(ctx, job_id, status=training.COMPLETED)
+            return training.COMPLETED
+
+    ds = prepared(ctx, tmp_path)
+    job_id = client.post("/train/jobs", json={"dataset_id": ds, "epochs": 2}).json()["job_id"]
+    set_job(ctx, job_id, status=training.RUNNING)
+    ctx.job_runner = Completing()  # type: ignore[assignment]
+    try:
+        r = client.post(f"/train/jobs/{job_id}/stop")
+    finally:
+        ctx.job_runner = None
+    assert r.status_code == 409 and "completed" in r.json()["detail"], r.text
+    assert client.get(f"/train/jobs/{job_id}").json()["status"] == "completed"
+
+
 def test_log_tail_offsets_lines_and_stream_end(ctx: Platform, client: TestClient, tmp_path: Path) -> None:
     ds = prepared(ctx, tmp_path)
     job_id = training.create_job(ctx=ctx, dataset_id=ds, epochs=2)["job_id"]

@@ -42,6 +42,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, native_error)
     mounted = [("", router) for router in [*native.routers(), *compat.root_routers()]]
+    mounted += [(f"/compat/{name}", router) for name, router in compat.prefixed_routers()]
     for name, router in compat.routers():
         mounted += [(f"/compat/{name}", router), ("", router)]
     for prefix, router in mounted:

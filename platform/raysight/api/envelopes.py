@@ -64,12 +64,22 @@ class ErrorCodes(Generic[Code]):
         return self.internal
 
 
-def validation_message(exc: RequestValidationError) -> str:
-    """A short human sentence from pydantic's error list: 'conf: Input should be less than...'."""
+_LOCATIONS = ("body", "query", "path", "form", "header", "cookie")
+
+
+def validation_message(exc: RequestValidationError | ValidationError) -> str:
+    """A short human sentence from pydantic's error list: 'conf: Input should be less than...'.
+    FastAPI's error locations start with where the value was (body, query, ...): that part is left
+    out; a model validated in a route (Model.model_validate) names its fields alone, a field called
+    `path` or `body` included."""
+    located = isinstance(exc, RequestValidationError)
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "form"))
-        parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+        loc = list(err.get("loc", ()))
+        if located and loc and loc[0] in _LOCATIONS:
+            loc = loc[1:]
+        where = ".".join(str(p) for p in loc)
+        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
     return "; ".join(parts) or "invalid request"
 
 
@@ -108,7 +118,7 @@ def dialect_route_class(render: ErrorRenderer, *, wrong_method_in_envelope: bool
             async def route(request: Request) -> Response:
                 try:
                     return await handler(request)
-                except (RaysightError, RequestValidationError, HTTPException) as exc:
+                except (RaysightError, RequestValidationError, ValidationError, HTTPException) as exc:
                     return render(request, exc)
                 except Exception as exc:  # never a traceback to a client
                     log.exception("unhandled error in %s", request.url.path, exc_info=exc)
@@ -133,7 +143,7 @@ def http_status_of(exc: Exception) -> int:
 def message_of(exc: Exception) -> str:
     if isinstance(exc, RaysightError):
         return exc.message
-    if isinstance(exc, RequestValidationError):
+    if isinstance(exc, RequestValidationError | ValidationError):
         return validation_message(exc)
     if isinstance(exc, HTTPException):
         return str(exc.detail)

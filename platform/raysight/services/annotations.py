@@ -76,6 +76,9 @@ def create_task(
     names = [str(c).strip() for c in classes] if classes is not None else list(info.classes)
     if classes is not None and (not names or any(not n for n in names) or len(set(names)) != len(names)):
         raise Invalid("classes must be a non-empty list of distinct, non-empty names")
+    if not names:  # unlabelled images prepared without classes: no box could ever be saved
+        raise Invalid(f"{dataset_id} {version} has no classes (its images carry no labels): give the task its "
+                      "classes, or prepare the dataset with classes")
     root = Path(info.root)
     now = utcnow()
     task = AnnotationTask(id=timestamped_id("task"), dataset_id=dataset_id, version=version, classes=names)
@@ -175,7 +178,9 @@ def save_item(*, ctx: Platform, task_id: str, image_id: str, boxes: list[dict[st
 def get_item(*, ctx: Platform, task_id: str, image_id: str) -> dict[str, Any]:
     with ctx.db.session() as s:
         item = _item(s, task_id, image_id)
-        return {"image_id": item.image_id, "boxes": list(item.boxes), "updated_at": iso(item.updated_at)}
+        # never saved: the item is as the task made it (the spec's updated_at is a string, never null)
+        updated = item.updated_at or item.task.created_at
+        return {"image_id": item.image_id, "boxes": list(item.boxes), "updated_at": iso(updated)}
 
 
 def _write_atomic(path: Path, text: str) -> None:

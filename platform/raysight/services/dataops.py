@@ -264,8 +264,9 @@ def start_publish(*, ctx: Platform, version: Any, types: Any = "remote") -> str:
         if record["params"].get("divide_task_id") == divide["task_id"] and record["status"] != tasks.FAILED:
             raise Conflict(f"the packages of divide '{divide['task_id']}' are already published "
                            f"(task '{record['task_id']}')")
+    # `name` (a field /label_history documents without saying what it holds): the published set, <version>_<types>
     params = {"version": _text(version, "version"), "dataset_id": info.dataset_id, "dataset_version": info.version,
-              "types": kind, "divide_task_id": divide["task_id"]}
+              "types": kind, "divide_task_id": divide["task_id"], "name": f"{_text(version, 'version')}_{kind}"}
     task_id = tasks.create(ctx=ctx, kind=PUBLISH, params=params, task_id=ids.random_id("publish"))
     packages = divide["result"]["packages"]
 

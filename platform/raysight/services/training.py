@@ -201,6 +201,9 @@ def create_job(
     params = _check_params(params, ctx)
     check_queue(ctx, QUEUED)
     info = datasets.get_version(ctx=ctx, dataset_id=dataset_id, version=version or "v1")
+    if not info.classes:  # unlabelled images prepared without classes: nothing to learn (a worker would fail)
+        raise Invalid(f"{info.dataset_id} {info.version} has no classes: label it first (an annotation task "
+                      "with classes, then its export) or prepare it with classes")
     backend, model_name, base = _resolve_model(
         ctx, model_name=model_name, base_model_id=base_model_id, task_type=info.task_type
     )
@@ -273,8 +276,9 @@ def stop_job(*, ctx: Platform, job_id: str) -> dict[str, Any]:
             raise Conflict(f"training job '{job_id}' is {job.status}; only queued or running jobs can be stopped")
     log(ctx, job_id, "Stop requested")
     trainer = _trainer(ctx)
-    if trainer is not None:
-        trainer.stop(job_id)
+    if trainer is not None and trainer.stop(job_id) == COMPLETED:
+        # it registered its model from its final report before the stop reached it: nothing was stopped
+        raise Conflict(f"training job '{job_id}' is completed; only queued or running jobs can be stopped")
     mark_stopped(ctx=ctx, job_id=job_id, only_active=True)
     return {"ok": True, "message": "Training job stopped successfully"}
 

@@ -26,7 +26,6 @@ from typing import Any
 import cv2
 import numpy as np
 
-from raysight import defaults
 from raysight.context import Platform
 from raysight.errors import Invalid, TooLarge
 from raysight.imaging import encode_jpeg_bgr
@@ -174,12 +173,12 @@ def open_writer(folder: Path, fps: float, size: tuple[int, int]) -> tuple[cv2.Vi
 
 
 async def detect_frames(
-    *, ctx: Platform, model_id: str, source: VideoSource, conf: float, window: int = 16, group: int = FRAME_GROUP,
+    *, ctx: Platform, model_id: str, source: VideoSource, opts: dict[str, Any], window: int = 16,
+    group: int = FRAME_GROUP,
 ) -> AsyncIterator[tuple[int, np.ndarray, list[dict[str, Any]]]]:
     """(index, frame, detections) in frame order. Frames go to the model `group` at a time (one call, one
     batch on one replica) with up to `window` frames in flight, so that every replica always has a batch
-    waiting. Cancelling the consumer cancels the calls."""
-    opts = inference.options(conf=conf)
+    waiting. Cancelling the consumer cancels the calls. `opts`: inference.options (conf, iou, imgsz)."""
     backend, key = inference.resolve(ctx=ctx, model_id=model_id)
     pending: deque[tuple[int, list[np.ndarray], asyncio.Task[list[list[dict[str, Any]]]]]] = deque()
     frames = source.frames()
@@ -210,18 +209,19 @@ async def detect_frames(
 
 
 async def infer_video(
-    *, ctx: Platform, model_id: str, source: VideoSource, conf: float = defaults.CONF,
+    *, ctx: Platform, model_id: str, source: VideoSource, opts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The annotated video (base64) and per-frame statistics, run as a tracked task ('video')."""
+    opts = opts or inference.options()
     inference.resolve(ctx=ctx, model_id=model_id)
-    task_id = tasks.create(ctx=ctx, kind="video", params={"model_id": model_id, "conf": conf})
+    task_id = tasks.create(ctx=ctx, kind="video", params={"model_id": model_id, **opts})
 
     async def work(progress: Callable[[float], None]) -> dict[str, Any]:
         counts: list[int] = []
         writer, out_path, mime = open_writer(source.path.parent, source.fps, (source.width, source.height))
         started, last = time.monotonic(), 0.0
         try:
-            async for i, frame, dets in detect_frames(ctx=ctx, model_id=model_id, source=source, conf=conf):
+            async for i, frame, dets in detect_frames(ctx=ctx, model_id=model_id, source=source, opts=opts):
                 counts.append(len(dets))
                 writer.write(annotate_bgr(frame, dets))
                 if source.frame_count and i / source.frame_count - last >= 0.1:
@@ -260,15 +260,16 @@ def sse(data: dict[str, Any], event: str | None = None) -> str:
 
 
 async def stream_video(
-    *, ctx: Platform, model_id: str, source: VideoSource, conf: float = defaults.CONF,
+    *, ctx: Platform, model_id: str, source: VideoSource, opts: dict[str, Any] | None = None,
     disconnected: Callable[[], Any] | None = None,
 ) -> AsyncIterator[str]:
     """Server-sent events: `event: start` {task_id, model_id, fps, width, height, frame_count}, then
     one unnamed (`message`) event per frame {frame, image_data (base64 JPEG), detections}, then
     `event: end` {total_frames, detections_per_frame, fps, processing_fps} (or `event: error`
     {detail}). A client that goes away cancels the work; the task record ('video_stream') says so."""
+    opts = opts or inference.options()
     inference.resolve(ctx=ctx, model_id=model_id)
-    task_id = tasks.create(ctx=ctx, kind="video_stream", params={"model_id": model_id, "conf": conf})
+    task_id = tasks.create(ctx=ctx, kind="video_stream", params={"model_id": model_id, **opts})
     tasks.update(ctx=ctx, task_id=task_id, status=tasks.RUNNING)
     counts: list[int] = []
     finished = False
@@ -276,7 +277,7 @@ async def stream_video(
         yield sse({"task_id": task_id, "model_id": model_id, "fps": round(source.fps, 3), "width": source.width,
                    "height": source.height, "frame_count": source.frame_count}, "start")
         started = time.monotonic()
-        async for i, frame, dets in detect_frames(ctx=ctx, model_id=model_id, source=source, conf=conf):
+        async for i, frame, dets in detect_frames(ctx=ctx, model_id=model_id, source=source, opts=opts):
             if disconnected is not None and await disconnected():
                 break
             jpeg = await asyncio.to_thread(lambda f=frame, d=dets: encode_jpeg_bgr(annotate_bgr(f, d)))

@@ -17,3 +17,11 @@ def routers() -> list[tuple[str, APIRouter]]:
 
     return [("imgseg", imgseg.router), ("filerec", filerec.router), ("paddlex", paddlex.router),
             ("autosele", autosele.router)]
+
+
+def prefixed_routers() -> list[tuple[str, APIRouter]]:
+    """Native routes a dialect documents (imgseg's serve_upload, GET /uploads/{filename}): the root already
+    answers them, so they are mounted under /compat/<name>/ only, answering as at the root."""
+    from raysight.api.native import files
+
+    return [("imgseg", files.uploads_router)]

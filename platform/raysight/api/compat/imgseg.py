@@ -81,7 +81,8 @@ def render(request: Request, exc: Exception) -> JSONResponse:
     message = message_of(exc)
     path = request.url.path
     if path.endswith("/predictSam3"):  # the spec answers this one as a success carrying the failure
-        payload.update(err=SAM3_NAMES.get(err, "UNKNOWN_ERROR"), err_code=err, task_status=400, detail=message)
+        payload.update(task_id=sam_ops.new_task_id(), err=SAM3_NAMES.get(err, "UNKNOWN_ERROR"), err_code=err,
+                       task_status=400, detail=message)  # the spec's error example carries a task_id too
         return JSONResponse({**OK, "payload": payload})
     if path.endswith("/predictText") and err in (801, 807):
         payload["err"] = "601"
@@ -95,7 +96,7 @@ def render(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"code": -3000, "status": status, "message": "失败", "payload": payload})
 
 
-router = APIRouter(tags=["imgseg"], route_class=dialect_route_class(render))
+router = APIRouter(tags=["imgseg"], route_class=dialect_route_class(render, wrong_method_in_envelope=True))
 
 
 def _own_hosts(request: Request) -> set[str]:

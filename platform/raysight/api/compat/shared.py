@@ -13,31 +13,29 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 
 from raysight.api.compat.autosele.envelope import code_of
 from raysight.api.compat.autosele.evaluation import model_answer
 from raysight.api.compat.paddlex.envelope import inputs
 from raysight.api.compat.paddlex.model_routes import get_model
 from raysight.api.deps import platform
-from raysight.api.envelopes import dialect_route_class, message_of, validation_message
+from raysight.api.envelopes import dialect_route_class, message_of
 from raysight.context import Platform
 from raysight.services.paddlex import model_records
 
 
 def render(request: Request, exc: Exception) -> JSONResponse:
     """A failure in both envelopes' fields (PaddleX reads `status`, AutoSele `errno`)."""
-    if isinstance(exc, ValidationError):
-        message = validation_message(RequestValidationError(exc.errors()))
-    else:
-        message = message_of(exc)
+    wrong_method = isinstance(exc, HTTPException) and exc.status_code == 405
+    message = f"{request.method} is not allowed on {request.url.path}" if wrong_method else message_of(exc)
     return JSONResponse({"status": -1, "errno": code_of(exc), "data": None, "message": message})
 
 
-router = APIRouter(tags=["paddlex", "autosele"], route_class=dialect_route_class(render))
+# a method no dialect takes at a shared path (PUT /model) is answered in both envelopes too
+router = APIRouter(tags=["paddlex", "autosele"],
+                   route_class=dialect_route_class(render, wrong_method_in_envelope=True))
 
 
 def both_model_lists(ctx: Platform) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictFloat, StrictInt
 
 from raysight.api.deps import platform
 from raysight.api.responses import OkResponse
@@ -45,11 +45,13 @@ class ItemList(BaseModel):
 
 
 class BoxModel(BaseModel):
-    class_id: int = Field(description="class index, from 0")
-    x1: float
-    y1: float
-    x2: float
-    y2: float
+    """JSON numbers only (strict): a true, "1" or 1.0 class is refused, not taken as class 1."""
+
+    class_id: StrictInt = Field(description="class index, from 0")
+    x1: StrictFloat
+    y1: StrictFloat
+    x2: StrictFloat
+    y2: StrictFloat
 
 
 class SaveRequest(BaseModel):
@@ -59,7 +61,7 @@ class SaveRequest(BaseModel):
 class ItemAnnotation(BaseModel):
     image_id: str
     boxes: list[BoxModel]
-    updated_at: str | None
+    updated_at: str = Field(description="the last save; before any, when the task was created")
 
 
 class ExportResponse(OkResponse):

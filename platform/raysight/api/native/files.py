@@ -17,6 +17,7 @@ from raysight.context import Platform
 from raysight.errors import NotFound
 
 router = APIRouter(tags=["files"])
+uploads_router = APIRouter(tags=["files"])  # GET /uploads/{filename} alone (imgseg documents it too)
 
 IMAGE_TYPES = {
     ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".bmp": "image/bmp",
@@ -34,10 +35,13 @@ def _file(path: Path, types: dict[str, str]) -> FileResponse:
     return FileResponse(path, media_type=media, headers=SAFE_HEADERS)
 
 
-@router.get("/uploads/{filename}")
+@uploads_router.get("/uploads/{filename}")
 def serve_upload(filename: str, ctx: Platform = Depends(platform)) -> FileResponse:
     """An image of the uploads folder (inference and ingest images)."""
     return _file(ctx.workspace.resolve_served(f"uploads/{filename}", allowed=("uploads",)), IMAGE_TYPES)
+
+
+router.include_router(uploads_router)
 
 
 @router.get("/datasets/{dataset_id}/{version}/{path:path}")

@@ -75,21 +75,28 @@ async def infer_batch(
     return {"results": results}
 
 
+def _video_options(conf: Any, conf_q: Any, iou: Any, iou_q: Any, imgsz: Any, imgsz_q: Any) -> dict[str, Any]:
+    """The video routes' options, as the image routes take them (form field or query parameter)."""
+    return inference.options(conf=_pick(conf, conf_q, defaults.CONF), iou=_pick(iou, iou_q, defaults.IOU),
+                             imgsz=_pick(imgsz, imgsz_q, None))
+
+
 @router.post("/infer/video/{model_id}")
 @archive_body
 async def infer_video(
     model_id: str,
     file: UploadFile = File(..., description="Video file"),
-    conf: UnitForm = None, conf_q: ConfQuery = None,
+    conf: UnitForm = None, iou: UnitForm = None, imgsz: SizeForm = None,
+    conf_q: ConfQuery = None, iou_q: IouQuery = None, imgsz_q: SizeQuery = None,
     ctx: Platform = Depends(platform),
 ) -> dict[str, Any]:
     """The annotated video, base64 ({model_id, video_data, mime_type, task_id, stats}); stats has
     total_frames, detections_per_frame, fps (and processing_fps). Tracked as a 'video' task."""
-    threshold = inference.options(conf=_pick(conf, conf_q, defaults.CONF))["conf"]
+    opts = _video_options(conf, conf_q, iou, iou_q, imgsz, imgsz_q)
     inference.resolve(ctx=ctx, model_id=model_id)
     source = await video.open_video(ctx=ctx, read=file.read, filename=file.filename)
     try:
-        return await video.infer_video(ctx=ctx, model_id=model_id, source=source, conf=threshold)
+        return await video.infer_video(ctx=ctx, model_id=model_id, source=source, opts=opts)
     finally:
         source.remove()
 
@@ -100,15 +107,16 @@ async def infer_video_stream(
     model_id: str,
     request: Request,
     file: UploadFile = File(..., description="Video file"),
-    conf: UnitForm = None, conf_q: ConfQuery = None,
+    conf: UnitForm = None, iou: UnitForm = None, imgsz: SizeForm = None,
+    conf_q: ConfQuery = None, iou_q: IouQuery = None, imgsz_q: SizeQuery = None,
     ctx: Platform = Depends(platform),
 ) -> StreamingResponse:
     """Server-sent events: `event: start`, one `data: {"frame", "image_data", "detections"}` per frame,
     then `event: end` with the statistics (`event: error` {detail} if inference fails midway)."""
-    threshold = inference.options(conf=_pick(conf, conf_q, defaults.CONF))["conf"]
+    opts = _video_options(conf, conf_q, iou, iou_q, imgsz, imgsz_q)
     inference.resolve(ctx=ctx, model_id=model_id)
     source = await video.open_video(ctx=ctx, read=file.read, filename=file.filename)
-    events = video.stream_video(ctx=ctx, model_id=model_id, source=source, conf=threshold,
+    events = video.stream_video(ctx=ctx, model_id=model_id, source=source, opts=opts,
                                 disconnected=request.is_disconnected)
     # the generator removes the upload when it ends; the background task covers a client gone before it starts
     return StreamingResponse(events, media_type="text/event-stream", background=BackgroundTask(source.remove),

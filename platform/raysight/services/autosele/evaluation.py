@@ -46,11 +46,17 @@ def _chosen(ctx: Platform, dicts: dict[str, Any]) -> list[dict[str, str]]:
         names = files if isinstance(files, list) else [files]
         if not names or not all(isinstance(f, str) for f in names):
             raise Invalid(f"dicts['{task_name}'] must be a list of model file names")
-        items = {i["file"]: (e, i) for e in by_name[task_name] for i in e["items"]}
+        items: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+        for e in by_name[task_name]:
+            for i in e["items"]:
+                items.setdefault(i["file"], []).append((e, i))
         for file in names:
             if file not in items:
                 raise NotFound(f"task '{task_name}' has no model '{file}' (see /model)")
-            entry, item = items[file]
+            if len(items[file]) > 1:  # tasks of one name from before names were unique
+                raise Conflict(f"'{task_name}' names {len(items[file])} tasks with a model '{file}' (ambiguous: "
+                               "/train_history lists the tasks)")
+            entry, item = items[file][0]
             chosen.append({"task_name": task_name, "task_id": entry["task_id"], "file": file,
                            "model_id": item["model_id"]})
     return chosen
@@ -197,13 +203,19 @@ def _metrics(c: dict[str, int]) -> dict[str, Any]:
                         "false_negatives": c["fn"], "labelled_images": c["labelled"]}}
 
 
+def _number(ctx: Platform, task_id: str) -> int:
+    """The run's record number (1 for the first run): an integer `id` like every other AutoSele record's."""
+    oldest_first = [t["task_id"] for t in reversed(tasks.list_tasks(ctx=ctx, kind=KIND))]
+    return oldest_first.index(task_id) + 1
+
+
 def rate(*, ctx: Platform, task_id: str) -> dict[str, Any]:
     """A run's record: (task_id, id, type, sour_dir, gpus, dest_dir, single_gpu, model, status) + progress."""
     task = tasks.get(ctx=ctx, task_id=task_id, kind=KIND)
     p = task["params"]
     result = task["result"] or {}
-    return {"task_id": task_id, "id": task_id, "type": p["type"], "sour_dir": p["sour_dir"], "gpus": p["gpus"],
-            "dest_dir": p["dest_dir"], "single_gpu": p["single_gpu"],
+    return {"task_id": task_id, "id": _number(ctx, task_id), "type": p["type"], "sour_dir": p["sour_dir"],
+            "gpus": p["gpus"], "dest_dir": p["dest_dir"], "single_gpu": p["single_gpu"],
             "model": {m["task_name"]: [x["file"] for x in p["model"] if x["task_name"] == m["task_name"]]
                       for m in p["model"]},
             "status": task["status"], "progress": round(float(task["progress"]), 4), "error": task["error"],

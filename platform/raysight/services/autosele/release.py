@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 
 from raysight.context import Platform
-from raysight.errors import Invalid, NotFound
+from raysight.errors import Conflict, Invalid, NotFound
 from raysight.services import models
 from raysight.services.autosele import train
 from raysight.services.autosele.common import DATE_FORMATS
@@ -77,9 +77,13 @@ def publish(*, ctx: Platform, dicts: dict[str, Any], version: str, env: str = ""
             raise Invalid(f"dicts['{folder}'] must name the model's weights file and its .json file")
         weights = [f for f in files if not f.endswith(".json")]
         for name in weights:
-            match = next((e for e in entries if e["folder"] == folder and e["files"][0] == name), None)
-            if match is None:
+            matches = [e for e in entries if e["folder"] == folder and e["files"][0] == name]
+            if not matches:
                 raise NotFound(f"no releasable model '{name}' in folder '{folder}' (see /release_tab)")
+            if len(matches) > 1:  # tasks of one name from before names were unique
+                raise Conflict(f"folder '{folder}' holds {len(matches)} models '{name}' of tasks of one name "
+                               "(ambiguous: /train_history lists the tasks)")
+            match = matches[0]
             if f"{Path(name).stem}.json" not in files:
                 raise Invalid(f"dicts['{folder}'] must name {Path(name).stem}.json with {name}")
             chosen.append(match)

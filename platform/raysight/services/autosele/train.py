@@ -38,6 +38,9 @@ def create(*, ctx: Platform, train_name: str, network: str | None, data: str | N
         data_service.version_of(ctx=ctx, name=data)  # NotFound / Conflict while generating
     task_id = timestamped_id("train")
     with ctx.db.session() as s:
+        # a task's name keys its models in /model, /starteva and /release (`dicts`): one task per name
+        if s.query(AutoseleTrain).filter(AutoseleTrain.task_name == name).first() is not None:
+            raise Conflict(f"a training task named '{name}' already exists")
         s.add(AutoseleTrain(task_id=task_id, task_name=name, task_desc=task_desc or "", network=network or None,
                             data=data or None, train_config={}, data_config={}))
     return task_id
@@ -98,6 +101,30 @@ def _base_model(ctx: Platform, weights: str | None) -> str | None:
     raise NotFound(f"weights '{weights}' not found (a model id, or a file name from /weights or /model)")
 
 
+WHOLE_NUMBERS = ("epochs", "imgsz", "batch")  # train config values the job takes as integers
+
+
+def checked_train_config(update: dict[str, Any]) -> dict[str, Any]:
+    """A client's train config values (/train_config, /starttask's train_con), checked before they are
+    saved: model_name comes from the task's network; epochs, imgsz and batch are whole numbers (sent as
+    numbers or text)."""
+    if "model_name" in update:
+        raise Invalid("train config: model_name comes from the task's network and cannot be changed here")
+    checked = dict(update)
+    for key in WHOLE_NUMBERS:
+        value = checked.get(key)
+        if value is None:
+            continue
+        try:
+            number = float(value) if isinstance(value, int | float | str) and not isinstance(value, bool) else None
+        except ValueError:
+            number = None
+        if number is None or not number.is_integer():
+            raise Invalid(f"train config: {key} must be a whole number, got {value!r}")
+        checked[key] = int(number)
+    return checked
+
+
 def default_train_config(ctx: Platform, row: AutoseleTrain) -> dict[str, Any]:
     """The template family's defaults overlaid with the task's own values and its saved config."""
     template, backend = _network(ctx, row)
@@ -149,7 +176,7 @@ def start(*, ctx: Platform, task_id: str, req: StartRequest) -> dict[str, Any]:
     row.batch_size = req.batch_size or row.batch_size
     row.learning_rate = req.base_lr if req.base_lr is not None else row.learning_rate
     if req.train_con:
-        row.train_config = {**(row.train_config or {}), **req.train_con}
+        row.train_config = {**(row.train_config or {}), **checked_train_config(req.train_con)}
     config = default_train_config(ctx, row)
     params = {k: v for k, v in config.items()
               if k not in CORE_FIELDS and isinstance(v, (str, int, float, bool)) and v is not None}
@@ -257,8 +284,7 @@ def _row(ctx: Platform, task_id: str) -> AutoseleTrain:
 def train_config(*, ctx: Platform, task_id: str, update: dict[str, Any] | None = None) -> dict[str, Any]:
     """The task's training config; `update` (a JSON object) is merged into it and saved first."""
     if update:
-        if "model_name" in update:
-            raise Invalid("train config: model_name comes from the task's network and cannot be changed here")
+        update = checked_train_config(update)
         with ctx.db.session() as s:
             row = train_row(s, task_id)
             row.train_config = {**(row.train_config or {}), **update}

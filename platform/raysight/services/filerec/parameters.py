@@ -80,8 +80,10 @@ def update(*, ctx: Platform, values: dict[str, Any]) -> dict[str, Any]:
         params = load(ctx=ctx)
         for key, value in values.items():
             part = "recognizer" if key in RECOGNIZER_KEYS else "training"
-            if value is not None or part == "training":
+            if value is not None:
                 params[part][key] = value
+            elif part == "training":  # cleared: back to its default (none for dataset, base model, lr)
+                params[part][key] = DEFAULTS[part][key]
         _save(ctx, params)
     return params
 

@@ -23,6 +23,18 @@ def new_task_id() -> str:
     return uuid_id("samPredict", time_based=True)
 
 
+# A prompted segment's type when none is predicted (is_predict_type false): the spec lists
+# component_type and text among a prompted result's keys, and its examples without is_predict_type
+# show "Image" (a picture region) and no text.
+UNCLASSIFIED = "Image"
+
+
+def _unclassified(items: list[dict[str, Any]]) -> None:
+    for item in items:
+        item.setdefault("component_type", UNCLASSIFIED)
+        item.setdefault("text", [])
+
+
 # -- prompt validation ---------------------------------------------------------------------------
 def _pair(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and len(value) == 2 and all(
@@ -164,6 +176,8 @@ async def predict_sam(*, ctx: Platform, image_url: str, prompt: dict[str, Any] |
     out = {"task_id": new_task_id(), "task_status": 200, "component_info": items, **segmenter.describe(res)}
     if is_predict_type:
         out.update(await _annotate(ctx, image, items, bboxes, resnet_model_id, list(read_text_component_list or [])))
+    else:
+        _unclassified(items)
     return out
 
 
@@ -217,6 +231,8 @@ async def predict_sam2(*, ctx: Platform, image_url: str, prompt: dict[str, Any] 
         boxes = [[c["top_left_coord"][0], c["top_left_coord"][1], c["width"], c["height"]] for c in children]
         out.update(await _annotate(ctx, image, children, boxes, resnet_model_id,
                                    list(read_text_component_list or [])))
+    else:
+        _unclassified(children)
     for child in children:
         x, y = child["top_left_coord"]
         child["top_left_coord"] = [x - sel[0], y - sel[1]]

@@ -165,6 +165,19 @@ def prepare_import(*, ctx: Platform, rec: dict[str, Any], source: Path) -> Any:
     return work
 
 
+def fail_interrupted_imports(*, ctx: Platform) -> int:
+    """At start-up no import of a previous process can still be copying: a dataset left XCOPYING is
+    XCOPYFAIL (so it can be imported again or deleted); its partial copy goes."""
+    stuck = [rec for rec in records.list_of(ctx=ctx, kind=KIND) if rec["attrs"].get("status") == DatasetStatus.XCOPYING]
+    for rec in stuck:
+        if rec["ref"]:
+            ctx.workspace.remove(ctx.workspace.dataset_raw(rec["ref"]))
+        records.update(ctx=ctx, kind=KIND, code=rec["id"],
+                       attrs={"status": int(DatasetStatus.XCOPYFAIL),
+                              "message": "interrupted: the server restarted while the dataset was imported"})
+    return len(stuck)
+
+
 def _drop_core(ctx: Platform, core_id: str) -> None:
     with contextlib.suppress(NotFound):
         core_datasets.delete_dataset(ctx=ctx, dataset_id=core_id)

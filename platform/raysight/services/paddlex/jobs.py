@@ -60,6 +60,20 @@ def attr_of(ctx: Platform, rec: dict[str, Any]) -> dict[str, Any]:
             "parent_id": rec["attrs"].get("parent_id"), "job_id": rec["ref"]}
 
 
+def check_epoch(ctx: Platform, rec: dict[str, Any], epoch: object) -> None:
+    """A task keeps the model of its final epoch only: evaluating, predicting with or exporting any other
+    `epoch` is refused (None means that one)."""
+    if epoch is None:
+        return
+    try:
+        asked = float(str(epoch).strip())
+    except ValueError:
+        raise Invalid(f"epoch must be a number, got {epoch!r}") from None
+    job = training.get_job(ctx=ctx, job_id=rec["ref"])
+    if asked not in (job["epochs"], job["epoch"]):
+        raise Invalid(f"task '{rec['id']}' keeps the model of its final epoch ({job['epoch']}) only")
+
+
 def get_record(ctx: Platform, tid: object) -> dict[str, Any]:
     return records.get(ctx=ctx, kind=KIND, code=tid)
 
@@ -80,14 +94,16 @@ def create(*, ctx: Platform, pid: object, train: object = None, desc: object = "
     return {"tid": rec["id"]}
 
 
-def get(*, ctx: Platform, tid: object, resume: object = None) -> dict[str, Any]:
+def get(*, ctx: Platform, tid: object, resume: bool = False) -> dict[str, Any]:
+    """A task's status and attributes; with `resume` (the argument was sent, whatever its value) also
+    whether it can resume and from which saved epoch."""
     rec = get_record(ctx, tid)
     job = _job(ctx, rec)
     status = status_of(ctx, rec, job)
     message = (job or {}).get("error") or (f"training job {job['status']}" if job else status.name)
     out: dict[str, Any] = {"task_status": int(status), "message": message, "type": rec["type"],
                            "attr": attr_of(ctx, rec)}
-    if resume is not None:
+    if resume:
         saved = (job or {}).get("checkpoint_epoch")
         if job is not None and saved is None and job["status"] in (training.STOPPED, training.FAILED):
             saved = training.sync_checkpoint(ctx=ctx, job_id=job["job_id"])

@@ -34,12 +34,13 @@ def start_evaluation(*, ctx: Platform, tid: object, epoch: int | None = None, to
     rec, model_id = jobs.trained_model(ctx, tid)
     if _task_running(ctx, rec, "evaluate"):
         raise Conflict(f"task '{rec['id']}' is already being evaluated")
-    if epoch is not None:
-        job = jobs.training.get_job(ctx=ctx, job_id=rec["ref"])
-        if epoch not in (job["epochs"], job["epoch"]):
-            raise Invalid(f"task '{rec['id']}' keeps the model of its final epoch ({job['epoch']}) only")
+    jobs.check_epoch(ctx, rec, epoch)
+    # overlap_thresh is instance segmentation's IoU (default 0.3); a detection task keeps the platform's
+    # NMS IoU unless the client sends one
+    if overlap_thresh is None and rec["type"] == "instance_segmentation":
+        overlap_thresh = 0.3
     options = evaluation.options_of(topk=topk or 5, conf=0.5 if score_thresh is None else score_thresh,
-                                    iou=0.3 if overlap_thresh is None else overlap_thresh)
+                                    iou=overlap_thresh)
     task = evaluation.start(ctx=ctx, model_id=model_id, options=options)
     _remember(ctx, rec, "evaluate", {"task_id": task["task_id"], "model_id": model_id, "epoch": epoch})
 
@@ -94,6 +95,7 @@ def start_export(*, ctx: Platform, tid: object, kind: str, save_dir: str | None,
     if kind not in ("infer", "lite"):
         raise Invalid("type must be 'infer' or 'lite'")
     rec, model_id = jobs.trained_model(ctx, tid)
+    jobs.check_epoch(ctx, rec, epoch)
     if _task_running(ctx, rec, "export"):
         raise Conflict(f"task '{rec['id']}' is already exporting")
     target = resolve_server_path(ctx.settings, save_dir, must_exist=False, what="save_dir") if save_dir \

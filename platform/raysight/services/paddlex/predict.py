@@ -47,10 +47,7 @@ async def predict(*, ctx: Platform, tid: object, image_data: str, score_thresh: 
                   epoch: object = None) -> dict[str, Any]:
     """Predict, draw, save; returns {"path", "predictions"}. Recorded as the task's predict status."""
     rec, model_id = jobs.trained_model(ctx, tid)
-    if epoch is not None:
-        job = jobs.training.get_job(ctx=ctx, job_id=rec["ref"])
-        if epoch not in (job["epochs"], job["epoch"]):
-            raise Invalid(f"task '{rec['id']}' keeps the model of its final epoch ({job['epoch']}) only")
+    jobs.check_epoch(ctx, rec, epoch)
     image = _decode(ctx, image_data)
     records.update(ctx=ctx, kind="task", code=rec["id"],
                    attrs={"predict": {"status": int(PredictStatus.XPRESTART), "message": "predicting"}})

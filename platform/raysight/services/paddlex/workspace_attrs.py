@@ -59,14 +59,31 @@ def put(*, ctx: Platform, struct: object, code: object, attr_dict: object) -> No
         records.update(ctx=ctx, kind=kind, code=rec["id"], **fields)
 
 
+# the fields of each record in the Workspace structure (paddlex-status-codes.md, "Structured records")
+_MODEL_FIELDS = ("id", "name", "model", "type", "pid", "tid", "create_time", "path")
+RECORD_FIELDS = {
+    "dataset": ("id", "name", "desc", "type", "path", "create_time"),
+    "project": ("id", "name", "desc", "type", "did", "path", "create_time"),
+    "task": ("id", "name", "desc", "pid", "path", "create_time", "parent_id"),
+    "pretrained": _MODEL_FIELDS,
+    "exported": (*_MODEL_FIELDS, "exported_type"),
+}
+
+
 def summary(ctx: Platform) -> dict[str, Any]:
-    """The Workspace structure of paddlex-status-codes.md: version, path and id -> record maps."""
+    """The Workspace structure of paddlex-status-codes.md: version, path and id -> record maps, each
+    record with the documented fields of its kind."""
     from raysight import __version__
 
+    attr_of = {"dataset": datasets.attr_of, "project": projects.attr_of, "task": jobs.attr_of,
+               "pretrained": model_records.attr_of, "exported": model_records.attr_of}
+
     def recs(kind: str) -> dict[str, Any]:
-        return {r["id"]: {"id": r["id"], "name": r["name"], "desc": r["desc"], "type": r["type"],
-                          "create_time": r["create_time"], **({"pid": r["parent"]} if kind == "task" else {})}
-                for r in records.list_of(ctx=ctx, kind=kind)}
+        found = {}
+        for rec in records.list_of(ctx=ctx, kind=kind):
+            attrs = attr_of[kind](ctx, rec)
+            found[rec["id"]] = {name: attrs.get(name) for name in RECORD_FIELDS[kind]}
+        return found
 
     return {"version": __version__, "path": str(ctx.workspace.dialect_dir("paddlex")), "datasets": recs("dataset"),
             "projects": recs("project"), "tasks": recs("task"), "pretrained_models": recs("pretrained"),

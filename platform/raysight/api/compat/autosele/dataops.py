@@ -24,7 +24,7 @@ FIELDS = {
     dataops.IMPORT: ("roadelement", "source", "author", "annotype", "datakind", "city", "imgoprange", "src", "dest"),
     dataops.EXPORT: ("taskid_start", "taskid_end", "dest"),
     dataops.DIVIDE: ("version", "step", "types"),
-    dataops.PUBLISH: ("version", "types"),
+    dataops.PUBLISH: ("version", "types", "name"),
 }
 
 

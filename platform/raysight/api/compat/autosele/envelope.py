@@ -14,11 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import HTTPException, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 
-from raysight.api.envelopes import ErrorCodes, dialect_route_class, message_of, validation_message
+from raysight.api.envelopes import ErrorCodes, dialect_route_class, message_of
 
 SUCCESS = 1
 INVALID, UNAUTHORIZED, NOT_FOUND, METHOD, CONFLICT, TOO_LARGE, INTERNAL, UNAVAILABLE, TIMEOUT = (
@@ -40,9 +38,7 @@ def code_of(exc: Exception) -> int:
 def render(request: Request, exc: Exception) -> JSONResponse:
     """The failure envelope for any error raised while answering an AutoSele path."""
     code = code_of(exc)
-    if isinstance(exc, ValidationError):
-        message = validation_message(RequestValidationError(exc.errors()))
-    elif code == METHOD:
+    if code == METHOD:
         message = f"{request.method} is not allowed on {request.url.path}"
     elif code == NOT_FOUND and isinstance(exc, HTTPException):
         message = f"no AutoSele endpoint at {request.url.path}"

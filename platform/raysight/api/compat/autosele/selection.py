@@ -33,13 +33,14 @@ def _pool(p: Params) -> str:
     return found
 
 
-def _record(p: Params, task_type: str) -> dict[str, Any]:
+def _record(p: Params, task_type: str, *, isshuffle: str | None = None) -> dict[str, Any]:
+    """The task's documented fields as sent; `isshuffle`: what the task applies, where it has a default."""
     return {"task_type": task_type, "output_dir": p.text("output_dir", required=False) or "",
             "gpus": p.text("gpus", required=False) or "", "sele_ratio": p.text("ratio", required=False) or "",
             "weights_dir": p.text("weights_dir", required=False) or "",
             "track_file": p.text("track_file", required=False) or "",
             "task_file": p.text("task_file", required=False) or "",
-            "isshuffle": p.text("isshuffle", required=False) or "0"}
+            "isshuffle": isshuffle if isshuffle is not None else p.text("isshuffle", required=False) or "0"}
 
 
 def detail(record: dict[str, Any]) -> dict[str, Any]:
@@ -65,8 +66,9 @@ def _one_or_all(ctx: Platform, p: Params, kind: str) -> Any:
 async def sam_value(request: Request, ctx: Platform = Depends(platform)) -> JSONResponse:
     """Random sampling of `ratio` images of the pool into output_dir; data: the task id."""
     p = await read_params(request)
+    shuffle = p.flag("isshuffle", default=True)
     task_id = selection.start_random(ctx=ctx, pool=_pool(p), output_dir=p.text("output_dir"), count=p.text("ratio"),
-                                     shuffle=p.flag("isshuffle", default=True), params=_record(p, "random"))
+                                     shuffle=shuffle, params=_record(p, "random", isshuffle=str(int(shuffle))))
     return ok(task_id)
 
 

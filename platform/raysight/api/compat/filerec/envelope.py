@@ -12,11 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 
-from raysight.api.envelopes import ErrorCodes, dialect_route_class, message_of, request_arguments, validation_message
+from raysight.api.envelopes import ErrorCodes, dialect_route_class, message_of, request_arguments
 
 SUCCESS = "1000"
 INVALID, NOT_FOUND, CONFLICT, TOO_LARGE, UNAVAILABLE, TIMEOUT, METHOD, UNAUTHORIZED, INTERNAL = (
@@ -37,12 +35,7 @@ def code_of(exc: Exception) -> str:
 def render(request: Request, exc: Exception) -> JSONResponse:
     """The failure envelope for any error raised while answering a filerec path."""
     code = code_of(exc)
-    if isinstance(exc, ValidationError):
-        message = validation_message(RequestValidationError(exc.errors()))
-    elif code == METHOD:
-        message = f"{request.method} is not allowed on {request.url.path}"
-    else:
-        message = message_of(exc)
+    message = f"{request.method} is not allowed on {request.url.path}" if code == METHOD else message_of(exc)
     return JSONResponse({"message": message, "error_code": code})
 
 

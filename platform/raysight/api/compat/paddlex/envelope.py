@@ -8,11 +8,9 @@ import json
 from typing import Any
 
 from fastapi import HTTPException, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 
-from raysight.api.envelopes import dialect_route_class, message_of, request_arguments, validation_message
+from raysight.api.envelopes import dialect_route_class, message_of, request_arguments
 
 
 def ok(**fields: Any) -> JSONResponse:
@@ -22,9 +20,7 @@ def ok(**fields: Any) -> JSONResponse:
 
 def render(request: Request, exc: Exception) -> JSONResponse:
     """The failure envelope for any error raised while answering a PaddleX path."""
-    if isinstance(exc, ValidationError):
-        message = validation_message(RequestValidationError(exc.errors()))
-    elif isinstance(exc, HTTPException) and exc.status_code == 405:
+    if isinstance(exc, HTTPException) and exc.status_code == 405:
         message = f"{request.method} is not allowed on {request.url.path}"
     elif isinstance(exc, HTTPException) and exc.status_code == 404:
         message = f"unknown path or method: {request.method} {request.url.path}"

@@ -39,7 +39,7 @@ async def project_delete(request: Request, ctx: Platform = Depends(platform)) ->
 async def task_get(request: Request, ctx: Platform = Depends(platform)) -> JSONResponse:
     args = await inputs(request)
     if args.get("tid") is not None:
-        return ok(**jobs.get(ctx=ctx, tid=args["tid"], resume=args.get("resume")))
+        return ok(**jobs.get(ctx=ctx, tid=args["tid"], resume="resume" in args))
     return ok(**jobs.list_all(ctx=ctx, pid=args.get("pid")))
 
 

@@ -38,7 +38,7 @@ class ProjectCreate(Body):
 class TaskCreate(Body):
     pid: str
     train: dict[str, Any] | None = None
-    desc: str = ""
+    desc: str | None = ""
     name: str | None = None
     parent_id: str | None = None
 
@@ -74,7 +74,7 @@ class Export(Body):
     type: str
     save_dir: str | None = None
     epoch: int | str | None = None
-    quant: bool = False
+    quant: bool | None = False
     model_path: str | None = None
 
 

@@ -38,7 +38,7 @@ async def evaluate_file(request: Request, ctx: Platform = Depends(platform)) -> 
 async def export_start(request: Request, ctx: Platform = Depends(platform)) -> JSONResponse:
     body = Export.model_validate(await inputs(request))
     return ok(**model_ops.start_export(ctx=ctx, tid=body.tid, kind=body.type, save_dir=body.save_dir,
-                                       quant=body.quant, epoch=body.epoch, model_path=body.model_path))
+                                       quant=bool(body.quant), epoch=body.epoch, model_path=body.model_path))
 
 
 @router.get("/project/task/export")
