@@ -133,6 +133,8 @@ def _flow(http: httpx.Client, roots: Path, kind: str) -> None:
     result = ok(http, "GET", "/project/task/export", {"tid": tid, "quant": "result"})["quant_result"]
     assert result, result
     fail(http, "POST", "/project/task/export", {"tid": tid, "type": "infer", "save_dir": "/etc/px"}, "outside")
+    # the task keeps its final epoch's model only: another epoch is refused, not exported as if it were
+    fail(http, "POST", "/project/task/export", {"tid": tid, "type": "infer", "epoch": "999"}, "final epoch")
 
     # pruning: analysis of the trained model (ResNet: layer1..4, top-1; YOLO: backbone / neck / head, mAP50-95),
     # then a prune task fine-tuning the pruned model

@@ -60,6 +60,14 @@ class LoadedModel:
         return self.model
 
 
+@dataclass(frozen=True)
+class _Encoded:
+    """An upload's bytes with the header `predict` already read (the batch's decode does not read it again)."""
+
+    data: bytes
+    info: ImageInfo | None = None
+
+
 class _Failed:
     """A per-request failure inside a batch (so one bad group does not fail the others)."""
 
@@ -205,6 +213,8 @@ class ModelDeployment:
         if isinstance(image, bytes) and self.device != "cpu":
             side = self._input_side(holder, _predict_options(options or {}))
             image, scale = await asyncio.to_thread(self._decode_sized, image, side, info)
+        elif info is not None:
+            image = _Encoded(image, info)
         result = await self._predict_batch(holder, image, dict(options or {}))
         if isinstance(result, _Failed):
             raise result.exc
@@ -297,11 +307,12 @@ class ModelDeployment:
         image's own pixels (or a _Failed for an image that does not decode)."""
         answers: list[Any] = [None] * len(items)
         images, scales, where = [], [], []
-        side = self._input_side(holder, opts) if any(isinstance(item, bytes) for item in items) else None
+        side = self._input_side(holder, opts) if any(isinstance(item, bytes | _Encoded) for item in items) else None
         for i, item in enumerate(items):
-            if isinstance(item, bytes):
+            if isinstance(item, bytes | _Encoded):
+                encoded = item if isinstance(item, _Encoded) else _Encoded(item)
                 try:
-                    image, scale = self._decode_sized(item, side)
+                    image, scale = self._decode_sized(encoded.data, side, encoded.info)
                 except Exception as exc:
                     answers[i] = _Failed(self._domain_error(exc))
                     continue
