@@ -244,7 +244,7 @@ def test_component_classifier_training(http, serve_workspace) -> None:
     info = env_ok(http.post("/imgSeg/v1/getTrainData", json={"user_id": "trainer", "dataset": dataset}).json())
     assert set(info["get_info"].values()) == {900}
     started = http.post("/imgSeg/v1/resnetTrainStart", json={
-        "user_id": "trainer", "task_type": "train", "train_params": {"epochs": 6, "batch_size": 16,
+        "user_id": "trainer", "task_type": "train", "train_params": {"epochs": 10, "batch_size": 16,
                                                                       "learning_rate": 0.001}}).json()
     task = env_ok(started)["train_task_id"]
     busy = http.post("/imgSeg/v1/resnetTrainStart", json={"user_id": "trainer"}).json()
@@ -262,9 +262,9 @@ def test_component_classifier_training(http, serve_workspace) -> None:
                        "loss": float, "epoch": int, "modelEpoch": int, "labels": list, "singleAcc": list,
                        "dataset_num": int, "valAccList": list, "valLossList": list}.items():
         assert isinstance(prog[name], kind), (name, prog)
-    assert prog["user_id"] == "trainer" and prog["epoch"] == 6 and len(prog["valAccList"]) == 6
+    assert prog["user_id"] == "trainer" and prog["epoch"] == 10 and len(prog["valAccList"]) == 10
     assert len(prog["singleAcc"]) == len(LABELS) and all(0.0 <= a <= 1.0 for a in prog["singleAcc"])
-    assert prog["acc"] == max(prog["valAccList"]) and 1 <= prog["modelEpoch"] <= 6
+    assert prog["acc"] == max(prog["valAccList"]) and 1 <= prog["modelEpoch"] <= 10
     held, truth = [], {}
     for label in LABELS:
         for i in range(6):
@@ -275,7 +275,9 @@ def test_component_classifier_training(http, serve_workspace) -> None:
     pred = env_ok(http.post("/imgSeg/v1/predictResnet", json={"image_url_list": held, "topic_id": "t"}).json())
     assert pred["classifier"] == "resnet" and pred["model_id"] == prog["model_id"]
     acc = sum(pred["component_type"][u] == truth[u] for u in held) / len(held)
-    assert acc >= 0.8, pred["component_type"]
+    wrong = {u.rsplit("/", 1)[-1]: pred["component_type"][u] for u in held if pred["component_type"][u] != truth[u]}
+    print(f"component classifier: held-out accuracy {acc:.2f}, validation by epoch {prog['valAccList']}")
+    assert acc >= 0.8, (acc, wrong, prog["valAccList"])
     # the id the training returned, in the document's spelling, is a model id
     doc_id = "Train-imgSeg-" + task[len("Train-imgseg-"):]
     named = env_ok(http.post("/imgSeg/v1/predictResnet", json={"image_url_list": held[:3], "model_id": doc_id})
