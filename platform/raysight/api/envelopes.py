@@ -140,6 +140,11 @@ def http_status_of(exc: Exception) -> int:
     return 500
 
 
+def wrong_method_message(request: Request) -> str:
+    """What every dialect says of a method a path does not take (HTTP 405 natively)."""
+    return f"{request.method} is not allowed on {request.url.path}"
+
+
 def message_of(exc: Exception) -> str:
     if isinstance(exc, RaysightError):
         return exc.message

@@ -21,7 +21,7 @@ from raysight.api.compat.autosele.evaluation import model_answer
 from raysight.api.compat.paddlex.envelope import inputs
 from raysight.api.compat.paddlex.model_routes import get_model
 from raysight.api.deps import platform
-from raysight.api.envelopes import dialect_route_class, message_of
+from raysight.api.envelopes import dialect_route_class, message_of, wrong_method_message
 from raysight.context import Platform
 from raysight.services.paddlex import model_records
 
@@ -29,7 +29,7 @@ from raysight.services.paddlex import model_records
 def render(request: Request, exc: Exception) -> JSONResponse:
     """A failure in both envelopes' fields (PaddleX reads `status`, AutoSele `errno`)."""
     wrong_method = isinstance(exc, HTTPException) and exc.status_code == 405
-    message = f"{request.method} is not allowed on {request.url.path}" if wrong_method else message_of(exc)
+    message = wrong_method_message(request) if wrong_method else message_of(exc)
     return JSONResponse({"status": -1, "errno": code_of(exc), "data": None, "message": message})
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from raysight.api.envelopes import ErrorCodes, dialect_route_class, message_of
+from raysight.api.envelopes import ErrorCodes, dialect_route_class, message_of, wrong_method_message
 
 SUCCESS = 1
 INVALID, UNAUTHORIZED, NOT_FOUND, METHOD, CONFLICT, TOO_LARGE, INTERNAL, UNAVAILABLE, TIMEOUT = (
@@ -39,7 +39,7 @@ def render(request: Request, exc: Exception) -> JSONResponse:
     """The failure envelope for any error raised while answering an AutoSele path."""
     code = code_of(exc)
     if code == METHOD:
-        message = f"{request.method} is not allowed on {request.url.path}"
+        message = wrong_method_message(request)
     elif code == NOT_FOUND and isinstance(exc, HTTPException):
         message = f"no AutoSele endpoint at {request.url.path}"
     else:

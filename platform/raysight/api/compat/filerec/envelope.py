@@ -14,7 +14,13 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from raysight.api.envelopes import ErrorCodes, dialect_route_class, message_of, request_arguments
+from raysight.api.envelopes import (
+    ErrorCodes,
+    dialect_route_class,
+    message_of,
+    request_arguments,
+    wrong_method_message,
+)
 
 SUCCESS = "1000"
 INVALID, NOT_FOUND, CONFLICT, TOO_LARGE, UNAVAILABLE, TIMEOUT, METHOD, UNAUTHORIZED, INTERNAL = (
@@ -35,7 +41,7 @@ def code_of(exc: Exception) -> str:
 def render(request: Request, exc: Exception) -> JSONResponse:
     """The failure envelope for any error raised while answering a filerec path."""
     code = code_of(exc)
-    message = f"{request.method} is not allowed on {request.url.path}" if code == METHOD else message_of(exc)
+    message = wrong_method_message(request) if code == METHOD else message_of(exc)
     return JSONResponse({"message": message, "error_code": code})
 
 

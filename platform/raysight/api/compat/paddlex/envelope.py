@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from raysight.api.envelopes import dialect_route_class, message_of, request_arguments
+from raysight.api.envelopes import dialect_route_class, message_of, request_arguments, wrong_method_message
 
 
 def ok(**fields: Any) -> JSONResponse:
@@ -21,7 +21,7 @@ def ok(**fields: Any) -> JSONResponse:
 def render(request: Request, exc: Exception) -> JSONResponse:
     """The failure envelope for any error raised while answering a PaddleX path."""
     if isinstance(exc, HTTPException) and exc.status_code == 405:
-        message = f"{request.method} is not allowed on {request.url.path}"
+        message = wrong_method_message(request)
     elif isinstance(exc, HTTPException) and exc.status_code == 404:
         message = f"unknown path or method: {request.method} {request.url.path}"
     else:
