@@ -235,7 +235,10 @@ def test_optional_arguments_sent_as_null(px: JsonClient) -> None:
          "no trained model")
 
 
-def test_an_import_interrupted_by_a_restart_fails_and_can_be_redone(tmp_path: Path, roots: Path) -> None:
+def test_an_import_interrupted_by_a_restart_fails_and_can_be_redone(tmp_path: Path, roots: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
     from raysight.runtime import on_ingress_start
     from raysight.services.paddlex import datasets, records
 
@@ -248,6 +251,8 @@ def test_an_import_interrupted_by_a_restart_fails_and_can_be_redone(tmp_path: Pa
     with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
         px = JsonClient(client)
         assert ok(px.get("/dataset", json={"did": did}))["dataset_status"] == 3  # XCOPYING
+        # the ingress's start-up, without attaching a training supervisor to the session's cluster (if up)
+        monkeypatch.setattr(ray, "is_initialized", lambda: False)
         on_ingress_start(ctx)
         body = ok(px.get("/dataset", json={"did": did}))
         assert body["dataset_status"] == 5 and "interrupted" in body["message"]  # XCOPYFAIL
