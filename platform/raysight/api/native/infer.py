@@ -37,6 +37,12 @@ async def _read_image(ctx: Platform, file: UploadFile) -> bytes:
     return await inference.read_all(file.read, limit=ctx.settings.max_image_bytes, what=file.filename or "file")
 
 
+def _options(conf: Any, conf_q: Any, iou: Any, iou_q: Any, imgsz: Any, imgsz_q: Any) -> dict[str, Any]:
+    """Every inference route's predict options: a form field wins over the query parameter; checked."""
+    return inference.options(conf=_pick(conf, conf_q, defaults.CONF), iou=_pick(iou, iou_q, defaults.IOU),
+                             imgsz=_pick(imgsz, imgsz_q, None))
+
+
 @router.post("/infer/{model_id}")
 async def infer_image(
     model_id: str,
@@ -47,11 +53,8 @@ async def infer_image(
 ) -> dict[str, Any]:
     """Detect objects in one image: {model_id, image_path, detections}."""
     data = await _read_image(ctx, file)
-    results = await inference.infer_uploads(
-        ctx=ctx, model_ids=[model_id], files=[data], conf=_pick(conf, conf_q, defaults.CONF),
-        iou=_pick(iou, iou_q, defaults.IOU),
-        imgsz=_pick(imgsz, imgsz_q, None),
-    )
+    results = await inference.infer_uploads(ctx=ctx, model_ids=[model_id], files=[data],
+                                            **_options(conf, conf_q, iou, iou_q, imgsz, imgsz_q))
     return results[0]
 
 
@@ -67,18 +70,9 @@ async def infer_batch(
     """Every model on every image: {"results": [{model_id, image_path, detections}, ...]} (model-major)."""
     ids = [m.strip() for m in model_ids.split(",") if m.strip()]
     data = [await _read_image(ctx, f) for f in files]
-    results = await inference.infer_uploads(
-        ctx=ctx, model_ids=ids, files=data, conf=_pick(conf, conf_q, defaults.CONF),
-        iou=_pick(iou, iou_q, defaults.IOU),
-        imgsz=_pick(imgsz, imgsz_q, None),
-    )
+    results = await inference.infer_uploads(ctx=ctx, model_ids=ids, files=data,
+                                            **_options(conf, conf_q, iou, iou_q, imgsz, imgsz_q))
     return {"results": results}
-
-
-def _video_options(conf: Any, conf_q: Any, iou: Any, iou_q: Any, imgsz: Any, imgsz_q: Any) -> dict[str, Any]:
-    """The video routes' options, as the image routes take them (form field or query parameter)."""
-    return inference.options(conf=_pick(conf, conf_q, defaults.CONF), iou=_pick(iou, iou_q, defaults.IOU),
-                             imgsz=_pick(imgsz, imgsz_q, None))
 
 
 @router.post("/infer/video/{model_id}")
@@ -92,7 +86,7 @@ async def infer_video(
 ) -> dict[str, Any]:
     """The annotated video, base64 ({model_id, video_data, mime_type, task_id, stats}); stats has
     total_frames, detections_per_frame, fps (and processing_fps). Tracked as a 'video' task."""
-    opts = _video_options(conf, conf_q, iou, iou_q, imgsz, imgsz_q)
+    opts = _options(conf, conf_q, iou, iou_q, imgsz, imgsz_q)
     inference.resolve(ctx=ctx, model_id=model_id)
     source = await video.open_video(ctx=ctx, read=file.read, filename=file.filename)
     try:
@@ -113,7 +107,7 @@ async def infer_video_stream(
 ) -> StreamingResponse:
     """Server-sent events: `event: start`, one `data: {"frame", "image_data", "detections"}` per frame,
     then `event: end` with the statistics (`event: error` {detail} if inference fails midway)."""
-    opts = _video_options(conf, conf_q, iou, iou_q, imgsz, imgsz_q)
+    opts = _options(conf, conf_q, iou, iou_q, imgsz, imgsz_q)
     inference.resolve(ctx=ctx, model_id=model_id)
     source = await video.open_video(ctx=ctx, read=file.read, filename=file.filename)
     events = video.stream_video(ctx=ctx, model_id=model_id, source=source, opts=opts,
