@@ -15,7 +15,10 @@ threads the platform's worker uses (the job's CPUs, where ultralytics alone woul
 plain run on ultralytics' own threads (min(8, cores - 1)), what a user calling model.train gets, gives
 the platform's ratio against that too (--no-defaults skips it). --runs N
 repeats the platform job on the same warm platform (the first job after a start and later ones).
-The temporary workspace is removed at the end.
+The plain run (on the platform's threads) is repeated after the platform jobs, with Ray stopped: a shared
+2-core VM drifts by 10-25 % in CPU speed over minutes (the same plain epoch measured 1.16-1.58 s within
+one hour here), so the platform is compared with the mean of the plain runs before and after it, and both
+are printed (--no-bracket keeps the one before). The temporary workspace is removed at the end.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +50,8 @@ def main() -> int:
     p.add_argument("--cpus", type=int, default=2, help="CPUs of the one training worker (and of torch in plain)")
     p.add_argument("--no-defaults", dest="defaults", action="store_false",
                    help="skip the second plain run, on ultralytics' own torch threads")
+    p.add_argument("--no-bracket", dest="bracket", action="store_false",
+                   help="no plain run after the platform jobs (compare with the one before only)")
     ns = p.parse_args()
     ns.epochs = ns.epochs or (135 if ns.long else 45)
     apply_process_env()
@@ -76,37 +82,69 @@ def run(ns: argparse.Namespace, root: Path) -> int:
 
     # plain ultralytics, same options (amp off, no plots, same project layout): on the platform's threads,
     # then (unless --no-defaults) on ultralytics' own, as a user calling model.train gets it
-    plain, plain_map, plain_epochs, threads = plain_train(ns, data_yaml, params, root / "plain", same_threads=True)
+    before = plain_train(ns, data_yaml, params, root / "plain", same_threads=True)
     defaults = plain_train(ns, data_yaml, params, root / "defaults", same_threads=False) if ns.defaults else None
 
     ray.init(num_cpus=ns.cpus, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
              runtime_env={"env_vars": ray_env()})
     client = attach_trainer(ctx)
     ray.get(client.actor().warmed.remote())  # a platform that is up and idle when the job arrives
-    print(f"YOLO {ns.epochs} epochs, {ns.images} images at {ns.imgsz}px, batch {ns.batch}, {ns.cpus} CPUs "
-          f"({threads} torch threads in both)")
-    print(f"ultralytics model.train : {plain:7.1f} s  (mAP50 {plain_map:.3f})")
-    if defaults is not None:
-        print(f"  ... on its own threads : {defaults[0]:7.1f} s  (mAP50 {defaults[1]:.3f}, {defaults[3]} torch "
-              f"thread(s): min(8, cores - 1)); the platform's ratios against it follow each run")
-    p_first = plain_epochs[0] if plain_epochs else float("nan")
-    p_epoch = ((plain_epochs[-1] - plain_epochs[0]) / (len(plain_epochs) - 1) if len(plain_epochs) >= 2
-               else float("nan"))
-    for attempt in range(1, max(1, ns.runs) + 1):
-        took = platform_job(ctx, ds["dataset_id"], ns, params, plain=plain, p_first=p_first, p_epoch=p_epoch,
-                            label=f"run {attempt}/{ns.runs}")
-        if defaults is not None:
-            print(f"against ultralytics' own threads: ratio {took / defaults[0]:.2f}, "
-                  f"difference {took - defaults[0]:+.1f} s")
-    ray_train_floor(ns, root)
+    jobs = [platform_job(ctx, ds["dataset_id"], ns, params) for _ in range(max(1, ns.runs))]
+    floor = ray_train_floor(ns, root)
     ray.shutdown()
+    after = plain_train(ns, data_yaml, params, root / "plain_after", same_threads=True) if ns.bracket else None
     ctx.close()
+
+    print(f"YOLO {ns.epochs} epochs, {ns.images} images at {ns.imgsz}px, batch {ns.batch}, {ns.cpus} CPUs "
+          f"({before.threads} torch threads in both)")
+    plain = before if after is None else PlainRun.mean(before, after)
+    if after is None:
+        print(f"ultralytics model.train : {plain.wall:7.1f} s  (mAP50 {plain.map50:.3f})")
+    else:
+        print(f"ultralytics model.train : {plain.wall:7.1f} s  (mAP50 {before.map50:.3f}; the mean of "
+              f"{before.wall:.1f} s before the platform and {after.wall:.1f} s after it, "
+              f"{100 * (after.wall / before.wall - 1):+.1f} %; per epoch {before.per_epoch:.2f} s / "
+              f"{after.per_epoch:.2f} s)")
+    if defaults is not None:
+        print(f"  ... on its own threads : {defaults.wall:7.1f} s  (mAP50 {defaults.map50:.3f}, {defaults.threads} "
+              "torch thread(s): min(8, cores - 1)); the platform's ratios against it follow each run")
+    for attempt, job in enumerate(jobs, 1):
+        report(job, plain, label=f"run {attempt}/{len(jobs)}")
+        if defaults is not None:
+            print(f"against ultralytics' own threads: ratio {job.wall / defaults.wall:.2f}, "
+                  f"difference {job.wall - defaults.wall:+.1f} s")
+    print(floor)
     return 0
 
 
+@dataclass
+class PlainRun:
+    """One plain model.train: wall s, mAP50, each epoch's end in s from the start, torch threads."""
+
+    wall: float
+    map50: float
+    epochs: list[float]
+    threads: int
+
+    @property
+    def first(self) -> float:
+        return self.epochs[0] if self.epochs else float("nan")
+
+    @property
+    def per_epoch(self) -> float:
+        e = self.epochs
+        return (e[-1] - e[0]) / (len(e) - 1) if len(e) >= 2 else float("nan")
+
+    @staticmethod
+    def mean(a: PlainRun, b: PlainRun) -> PlainRun:
+        """The run halfway between `a` and `b` (epoch ends averaged where both have them)."""
+        ends = [(x + y) / 2 for x, y in zip(a.epochs, b.epochs, strict=False)]
+        return PlainRun((a.wall + b.wall) / 2, (a.map50 + b.map50) / 2, ends, a.threads)
+
+
 def plain_train(ns: argparse.Namespace, data_yaml: str, params: dict[str, Any], project: Path, *,
-                same_threads: bool) -> tuple[float, float, list[float], int]:
-    """YOLO(...).train() in this process: (wall s, mAP50, each epoch's end in s from the start, torch threads).
+                same_threads: bool) -> PlainRun:
+    """YOLO(...).train() in this process.
     `same_threads`: the platform's rule (ultralytics' choice, or the job's CPUs where more), else ultralytics'."""
     import torch
     from ultralytics import YOLO
@@ -126,10 +164,11 @@ def plain_train(ns: argparse.Namespace, data_yaml: str, params: dict[str, Any], 
     model.train(data=data_yaml, epochs=ns.epochs, imgsz=ns.imgsz, batch=ns.batch, device="cpu", amp=False,
                 verbose=False, project=str(project), name="yolo", exist_ok=True, **params)
     wall = time.monotonic() - started
-    return wall, float(model.trainer.metrics.get("metrics/mAP50(B)", 0.0)), epochs, threads[0] if threads else -1
+    return PlainRun(wall, float(model.trainer.metrics.get("metrics/mAP50(B)", 0.0)), epochs,
+                    threads[0] if threads else -1)
 
 
-def ray_train_floor(ns: argparse.Namespace, root: Path) -> None:
+def ray_train_floor(ns: argparse.Namespace, root: Path) -> str:
     """Ray Train alone on this cluster: a TorchTrainer with the platform's worker shape and an empty train
     loop (one report), fit() run in a Ray task like the platform's run. What any job on Ray Train pays on
     top of its training here, whoever drives it."""
@@ -159,53 +198,68 @@ def ray_train_floor(ns: argparse.Namespace, root: Path) -> None:
         loop_at, loop_end = float(mark.read_text()), float(mark.with_suffix(".end").read_text())
         figures.append((loop_at - begun, ended - loop_end))
     start, end = min(figures, key=sum)
-    print(f"Ray Train alone         : train loop starts {start:5.1f} s after fit(), fit() returns {end:4.1f} s after "
-          f"it ends -> {start + end:4.1f} s per run (TorchTrainer, empty loop, same worker; best of 2)")
+    return (f"Ray Train alone         : train loop starts {start:5.1f} s after fit(), fit() returns {end:4.1f} s after "
+            f"it ends -> {start + end:4.1f} s per run (TorchTrainer, empty loop, same worker; best of 2)")
 
 
-def platform_job(ctx: Any, dataset_id: str, ns: argparse.Namespace, params: dict[str, Any], *, plain: float,
-                 p_first: float, p_epoch: float, label: str) -> float:
-    """One job through the services, timed as a client polling its record sees it; prints the figures and
-    returns its wall time."""
+@dataclass
+class PlatformJob:
+    """One job through the services as a client polling its record sees it."""
+
+    wall: float
+    map50: float
+    submitted: float  # create_job's answer, s
+    loop_started: float | None  # the worker's "Starting training" line in the job log, s from create_job
+    epochs: list[tuple[int, float]] = field(default_factory=list)  # (epoch, first seen at, s from create_job)
+    overhead_line: str = ""
+
+
+def platform_job(ctx: Any, dataset_id: str, ns: argparse.Namespace, params: dict[str, Any]) -> PlatformJob:
+    """One job through the services, timed as a client polling its record sees it."""
     from raysight.services import models, training
 
     started = time.monotonic()
     job_id = training.create_job(ctx=ctx, dataset_id=dataset_id, model_name="yolov8n.pt", epochs=ns.epochs,
                                  imgsz=ns.imgsz, batch=ns.batch, params=params)["job_id"]
     submitted = time.monotonic() - started
-    platform_epochs: dict[int, float] = {}
-    loop_started = None  # when the worker's "Starting training" line reached the job log
+    seen: dict[int, float] = {}
+    loop_started = None
     while (job := training.get_job(ctx=ctx, job_id=job_id))["status"] in ("queued", "running"):
         epoch = int(job["epoch"] or 0)
-        platform_epochs.setdefault(epoch, time.monotonic())
+        seen.setdefault(epoch, time.monotonic() - started)
         if loop_started is None and "Starting training:" in Path(job["log_file"]).read_text():
             loop_started = time.monotonic() - started
         # a client polling 20 times a second costs the 2 cores about 1 %: fine-grained only where the
         # figures need it (start-up, first epoch, the end), every 0.25 s in between (+-0.25 s on 40+ epochs)
         time.sleep(0.05 if epoch <= 1 or epoch >= ns.epochs - 1 else 0.25)
-    platform = time.monotonic() - started
+    wall = time.monotonic() - started
     assert job["status"] == "completed", job
-    platform_map = models.get(ctx=ctx, model_id=job["model_id"])["metrics"].get("mAP50")
-    print(f"-- platform {label}: create_job answered after {submitted:.2f} s")
-    print(f"raysight (Ray Train job): {platform:7.1f} s  (mAP50 {platform_map:.3f})")
-    print(f"ratio platform / plain  : {platform / plain:7.2f}   (goal <= 1.05 at a ~3-minute job)")
-    print(f"overhead platform-plain : {platform - plain:7.1f} s  (goal <= 5 s)")
-    done = sorted((e, t) for e, t in platform_epochs.items() if e >= 1)
+    lines = [ln for ln in Path(job["log_file"]).read_text().splitlines() if "Platform overhead in" in ln]
+    return PlatformJob(wall, float(models.get(ctx=ctx, model_id=job["model_id"])["metrics"].get("mAP50") or 0.0),
+                       submitted, loop_started, sorted((e, t) for e, t in seen.items() if e >= 1),
+                       lines[-1].split("] ", 1)[-1] if lines else "")
+
+
+def report(job: PlatformJob, plain: PlainRun, *, label: str) -> None:
+    """The platform job's figures against the plain run."""
+    print(f"-- platform {label}: create_job answered after {job.submitted:.2f} s")
+    print(f"raysight (Ray Train job): {job.wall:7.1f} s  (mAP50 {job.map50:.3f})")
+    print(f"ratio platform / plain  : {job.wall / plain.wall:7.2f}   (goal <= 1.05 at a ~3-minute job)")
+    print(f"overhead platform-plain : {job.wall - plain.wall:7.1f} s  (goal <= 5 s)")
+    done = job.epochs
     if len(done) >= 2:
-        r_first = done[0][1] - started
+        r_first = done[0][1]
         r_epoch = (done[-1][1] - done[0][1]) / (done[-1][0] - done[0][0])
-        r_end = started + platform - done[-1][1]
-        print(f"first epoch done after  : plain {p_first:6.1f} s, platform {r_first:6.1f} s -> fixed start-up "
-              f"{r_first - p_first:5.1f} s")
-        print(f"per epoch (after first) : plain {p_epoch:6.2f} s, platform {r_epoch:6.2f} s -> "
-              f"{r_epoch - p_epoch:+.2f} s/epoch ({100 * (r_epoch / p_epoch - 1):+.1f} %)")
-        print(f"last epoch -> completed : {r_end:6.1f} s (final validation, end of the run, registration)")
-    if loop_started is not None:
-        print(f"train loop started after: {loop_started:6.1f} s (controller, placement group, worker, imports)")
-    overhead = [ln for ln in Path(job["log_file"]).read_text().splitlines() if "Platform overhead in" in ln]
-    if overhead:
-        print(overhead[-1].split("] ", 1)[-1])
-    return platform
+        print(f"first epoch done after  : plain {plain.first:6.1f} s, platform {r_first:6.1f} s -> fixed start-up "
+              f"{r_first - plain.first:5.1f} s")
+        print(f"per epoch (after first) : plain {plain.per_epoch:6.2f} s, platform {r_epoch:6.2f} s -> "
+              f"{r_epoch - plain.per_epoch:+.2f} s/epoch ({100 * (r_epoch / plain.per_epoch - 1):+.1f} %)")
+        print(f"last epoch -> completed : {job.wall - done[-1][1]:6.1f} s (final validation, end of the run, "
+              "registration)")
+    if job.loop_started is not None:
+        print(f"train loop started after: {job.loop_started:6.1f} s (controller, placement group, worker, imports)")
+    if job.overhead_line:
+        print(job.overhead_line)
 
 
 if __name__ == "__main__":
