@@ -52,6 +52,10 @@ def main() -> int:
                    help="skip the second plain run, on ultralytics' own torch threads")
     p.add_argument("--no-bracket", dest="bracket", action="store_false",
                    help="no plain run after the platform jobs (compare with the one before only)")
+    p.add_argument("--ray-idle", type=int, default=0, metavar="N",
+                   help="one more plain run, on the cluster beside N idle Ray actors (a run's controller, "
+                        "synchronization actor, fit() task, supervisor, autoscaling coordinator: 5), before the "
+                        "plain run after: what Ray's processes alone cost a job that trains on every core")
     ns = p.parse_args()
     ns.epochs = ns.epochs or (135 if ns.long else 45)
     apply_process_env()
@@ -91,6 +95,7 @@ def run(ns: argparse.Namespace, root: Path) -> int:
     ray.get(client.actor().warmed.remote())  # a platform that is up and idle when the job arrives
     jobs = [platform_job(ctx, ds["dataset_id"], ns, params) for _ in range(max(1, ns.runs))]
     floor = ray_train_floor(ns, root)
+    beside = plain_beside_idle_actors(ns, data_yaml, params, root / "plain_beside") if ns.ray_idle else None
     ray.shutdown()
     after = plain_train(ns, data_yaml, params, root / "plain_after", same_threads=True) if ns.bracket else None
     ctx.close()
@@ -114,7 +119,30 @@ def run(ns: argparse.Namespace, root: Path) -> int:
             print(f"against ultralytics' own threads: ratio {job.wall / defaults.wall:.2f}, "
                   f"difference {job.wall - defaults.wall:+.1f} s")
     print(floor)
+    if beside is not None and after is not None:
+        cost = 100 * (beside.per_epoch / after.per_epoch - 1)
+        print(f"plain beside {ns.ray_idle} idle Ray actors: {beside.wall:6.1f} s, per epoch {beside.per_epoch:.2f} s "
+              f"against {after.per_epoch:.2f} s with Ray stopped right after ({cost:+.1f} %): each Ray worker "
+              "process wakes its main thread every 10 ms, which a job on every core pays")
     return 0
+
+
+def plain_beside_idle_actors(ns: argparse.Namespace, data_yaml: str, params: dict[str, Any], project: Path) -> PlainRun:
+    """The plain run in this process while `ns.ray_idle` idle Ray actors (no CPUs reserved) are up."""
+    import ray
+
+    @ray.remote(num_cpus=0)
+    class Idle:
+        def ready(self) -> bool:
+            return True
+
+    actors = [Idle.remote() for _ in range(ns.ray_idle)]
+    ray.get([a.ready.remote() for a in actors])
+    try:
+        return plain_train(ns, data_yaml, params, project, same_threads=True)
+    finally:
+        for actor in actors:
+            ray.kill(actor)
 
 
 @dataclass

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -200,6 +201,43 @@ def test_a_crashed_ray_worker_interrupts_the_job_and_keeps_its_checkpoint(rctx: 
     while time.monotonic() < deadline and [pid for pid in controllers if Path(f"/proc/{pid}").exists()]:
         time.sleep(0.5)
     assert not [pid for pid in controllers if Path(f"/proc/{pid}").exists()], controllers
+
+
+def test_a_run_s_controller_ends_with_its_fit(ray_cluster: None, tmp_path: Path) -> None:
+    """fit() in a main thread (run_job's, here the test's) installs Ray Train's SIGINT handler, which holds the
+    run's controller: without `sigint_handler_restored` the controller process lives on after fit() returns
+    (until killed: placement_groups' grace, here never)."""
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from raysight.training.runner import sigint_handler_restored
+
+    def loop(_config: dict[str, Any]) -> None:
+        ray.train.report({"done": 1})
+
+    before, seen, running = set(_processes_titled("ray::TrainController")), set(), True
+
+    def watch() -> None:
+        while running:
+            seen.update(set(_processes_titled("ray::TrainController")) - before)
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    previous = signal.getsignal(signal.SIGINT)
+    with sigint_handler_restored():
+        TorchTrainer(loop, train_loop_config={},
+                     scaling_config=ScalingConfig(num_workers=1, resources_per_worker={"CPU": 1.0}),
+                     run_config=RunConfig(name="controller_end", storage_path=str(tmp_path))).fit()
+        assert signal.getsignal(signal.SIGINT) is not previous  # Ray Train's, holding the controller
+    running = False
+    watcher.join()
+    assert signal.getsignal(signal.SIGINT) is previous
+    assert seen, "no controller process seen"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and [pid for pid in seen if Path(f"/proc/{pid}").exists()]:
+        time.sleep(0.2)
+    assert not [pid for pid in seen if Path(f"/proc/{pid}").exists()], seen
 
 
 def _serve(workspace: Path, port: int) -> subprocess.Popen[str]:

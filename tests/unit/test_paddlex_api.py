@@ -209,6 +209,7 @@ def test_error_envelope(px: JsonClient, roots: Path, tmp_path: Path) -> None:
         wrong = getattr(px, method)("/model", json={})
         assert wrong.status_code == 200 and wrong.json()["status"] == -1 and wrong.json()["errno"] == 405
         assert "not allowed" in wrong.json()["message"]
+        assert set(wrong.headers["allow"].split(", ")) == {"GET", "POST", "DELETE"}  # every route at /model
     # a validation message names the field, `path` included (a field of the body, not FastAPI's location)
     assert fail(px.put("/dataset", json={"did": did})) == "path: Field required"
     assert fail(px.put("/dataset", json={"did": did, "path": 5})) == "path: Input should be a valid string"

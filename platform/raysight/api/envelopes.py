@@ -14,6 +14,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
+from starlette.routing import compile_path
+
+try:  # FastAPI 0.16x keeps an included router as such: this gives each route with its full path
+    from fastapi.routing import iter_route_contexts
+except ImportError:  # older FastAPI copies included routes into the app's, full paths and all
+    iter_route_contexts = iter  # type: ignore[assignment]
 
 from raysight.errors import (
     Conflict,
@@ -92,6 +98,17 @@ async def native_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "internal server error"}, status_code=500)
 
 
+def allowed_methods(scope: Any, own: set[str]) -> set[str]:
+    """Every method some route of the app takes at the request's path (`own`: the methods of the route that
+    answers; several routes share a path, e.g. PaddleX's GET, POST and DELETE /model at the root). FastAPI
+    keeps included routers as such: `iter_route_contexts` gives each route with its full path."""
+    methods = set(own)
+    for route in iter_route_contexts(getattr(scope.get("router"), "routes", [])):
+        if route.methods and route.path and compile_path(route.path)[0].match(scope["path"]):
+            methods |= route.methods
+    return methods
+
+
 def dialect_route_class(render: ErrorRenderer, *, wrong_method_in_envelope: bool = False) -> type[APIRoute]:
     """An APIRoute whose handler turns every error (domain, validation, HTTP, unexpected) into
     `render(request, exc)`, so a dialect's clients only ever see that dialect's envelope.
@@ -107,7 +124,7 @@ def dialect_route_class(render: ErrorRenderer, *, wrong_method_in_envelope: bool
         async def handle(self, scope: Any, receive: Any, send: Any) -> None:
             if wrong_method_in_envelope and self.methods and scope["method"] not in self.methods:
                 response = render(Request(scope, receive), HTTPException(status_code=405))
-                response.headers["Allow"] = ", ".join(sorted(self.methods))
+                response.headers["Allow"] = ", ".join(sorted(allowed_methods(scope, self.methods)))
                 await response(scope, receive, send)
                 return
             await super().handle(scope, receive, send)

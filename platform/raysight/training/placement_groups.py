@@ -19,7 +19,8 @@ controller on the node of fit()), so the file is local to both. This module impo
 The controller also writes down its own process (`CONTROLLERS`: pid and start time). Ray 2.60 was seen to
 leave a controller whose fit() process was killed alive for good: its actor dead for Ray, the process
 stuck in its exit (~200 MB, polling a GCS that may be gone, parented to init once the cluster stops).
-`release` ends such a process when it outlives the run by `CONTROLLER_GRACE_S`.
+`release` ends such a process when it outlives the run by `CONTROLLER_GRACE_S`. (A run that ends in order
+ends its controller itself: runner.sigint_handler_restored drops the handle Ray Train's SIGINT handler held.)
 """
 
 from __future__ import annotations

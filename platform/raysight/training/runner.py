@@ -8,6 +8,10 @@ checkpoint (after a stop, a failure or a restart of the whole platform).
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import ray
@@ -92,11 +96,31 @@ def build_trainer(spec: dict[str, Any], settings: Settings) -> RaysightTrainer:
     )
 
 
+@contextmanager
+def sigint_handler_restored() -> Iterator[None]:
+    """Around fit(): the SIGINT handler of this process as it was before, once fit() has returned or raised.
+
+    fit() in a process's main thread (a Ray task's, as here) installs Ray Train's SIGINT handler, which aborts
+    the run gracefully; `ray.cancel` on this task reaches it too, which is how a stop keeps the run's
+    checkpoints. The handler holds the run's controller actor handle, and Ray Train never removes it: the
+    controller (~200 MB) then outlived every run in this reused worker process until the next fit()
+    replaced the handler, or until `placement_groups.release` killed it (a worker-died error in the
+    cluster's log for every job). Put back, the handle goes, and Ray ends the controller in order."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if main else None
+    try:
+        yield
+    finally:
+        if main and previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
 @ray.remote(num_cpus=0, max_retries=0)
 def run_job(spec: dict[str, Any], settings_args: dict[str, Any]) -> dict[str, Any]:
     """Run fit() to the end. Returns the final checkpoint's folder (the run's artifacts) and metrics."""
     settings = Settings.from_args(settings_args)
-    result = build_trainer(spec, settings).fit()
+    with sigint_handler_restored():
+        result = build_trainer(spec, settings).fit()
     checkpoint = result.checkpoint
     return {"checkpoint": checkpoint.path if checkpoint is not None else None, "metrics": dict(result.metrics or {})}
 
