@@ -5,6 +5,7 @@ overhead split into a fixed part (job created -> first epoch done, minus plain's
 per-epoch part (mean epoch time after the first, platform minus plain).
 
     python bench/training.py [--epochs 45] [--images 64] [--imgsz 128] [--batch 8] [--long] [--runs 1]
+                             [--no-defaults] [--no-bracket] [--ray-idle N]
 
 45 epochs make the plain run about a minute on 2 CPU cores (the size the goal is stated for); --long
 runs the ~3-minute job (135 epochs) the ratio goal is stated for. The platform time runs from the
