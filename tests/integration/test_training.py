@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -197,10 +197,7 @@ def test_a_crashed_ray_worker_interrupts_the_job_and_keeps_its_checkpoint(rctx: 
     assert not runs_groups & _groups_up()  # the supervisor removed what the dead controller held
     # and the run's controller process is gone: ended with its actor, or by the supervisor after the grace
     # (Ray was seen to leave one stuck in its exit, parented to init once the cluster stopped)
-    deadline = time.monotonic() + placement_groups.CONTROLLER_GRACE_S + 30
-    while time.monotonic() < deadline and [pid for pid in controllers if Path(f"/proc/{pid}").exists()]:
-        time.sleep(0.5)
-    assert not [pid for pid in controllers if Path(f"/proc/{pid}").exists()], controllers
+    assert not _still_running(controllers, timeout=placement_groups.CONTROLLER_GRACE_S + 30), controllers
 
 
 def test_a_run_s_controller_ends_with_its_fit(ray_cluster: None, tmp_path: Path) -> None:
@@ -234,10 +231,15 @@ def test_a_run_s_controller_ends_with_its_fit(ray_cluster: None, tmp_path: Path)
     watcher.join()
     assert signal.getsignal(signal.SIGINT) is previous
     assert seen, "no controller process seen"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and [pid for pid in seen if Path(f"/proc/{pid}").exists()]:
+    assert not _still_running(seen, timeout=30), seen
+
+
+def _still_running(pids: Iterable[int], *, timeout: float) -> list[int]:
+    """Those of `pids` whose process still runs after waiting up to `timeout` s for all to end."""
+    deadline = time.monotonic() + timeout
+    while (alive := [pid for pid in pids if Path(f"/proc/{pid}").exists()]) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not [pid for pid in seen if Path(f"/proc/{pid}").exists()], seen
+    return alive
 
 
 def _serve(workspace: Path, port: int) -> subprocess.Popen[str]:

@@ -104,8 +104,9 @@ def allowed_methods(scope: Any, own: set[str]) -> set[str]:
     keeps included routers as such: `iter_route_contexts` gives each route with its full path."""
     methods = set(own)
     for route in iter_route_contexts(getattr(scope.get("router"), "routes", [])):
-        if route.methods and route.path and compile_path(route.path)[0].match(scope["path"]):
-            methods |= route.methods
+        route_methods, path = getattr(route, "methods", None), getattr(route, "path", None)
+        if route_methods and path and compile_path(path)[0].match(scope["path"]):
+            methods |= route_methods
     return methods
 
 
