@@ -46,6 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ULTRALYTICS_THREADS = min(8, max(1, (os.cpu_count() or 1) - 1))
 sys.path.insert(0, str(ROOT))
 
+from bench.procstat import cpu_s  # noqa: E402
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -81,15 +83,6 @@ def in_process(model: object, data: bytes, n: int, imgsz: int, batch: int,
         lat.append(time.perf_counter() - t)
         done += batch
     return done, time.perf_counter() - start, lat
-
-
-def cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) a process used so far (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def ray_processes(session_dir: str) -> dict[str, int]:

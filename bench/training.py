@@ -19,13 +19,17 @@ repeats the platform job on the same warm platform (the first job after a start 
 The plain run (on the platform's threads) is repeated after the platform jobs, with Ray stopped: a shared
 2-core VM drifts by 10-25 % in CPU speed over minutes (the same plain epoch measured 1.16-1.58 s within
 one hour here), so the platform is compared with the mean of the plain runs before and after it, and both
-are printed (--no-bracket keeps the one before). The temporary workspace is removed at the end.
+are printed (--no-bracket keeps the one before). Each platform job also prints the CPU every other process
+of the machine used while its epochs ran (% of one core each: Ray's GCS, raylet and agents, the run's
+controller, the supervisor, this bench polling the record): what a job that trains on every core shares
+them with. The temporary workspace is removed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -36,6 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import procstat  # noqa: E402
 from raysight.settings import Settings, apply_process_env, ray_env  # noqa: E402
 
 
@@ -148,12 +153,14 @@ def plain_beside_idle_actors(ns: argparse.Namespace, data_yaml: str, params: dic
 
 @dataclass
 class PlainRun:
-    """One plain model.train: wall s, mAP50, each epoch's end in s from the start, torch threads."""
+    """One plain model.train: wall s, mAP50, each epoch's end in s from the start, torch threads, and the
+    process's CPU seconds (every thread) at each epoch's end."""
 
     wall: float
     map50: float
     epochs: list[float]
     threads: int
+    cpu: list[float] = field(default_factory=list)
 
     @property
     def first(self) -> float:
@@ -164,11 +171,17 @@ class PlainRun:
         e = self.epochs
         return (e[-1] - e[0]) / (len(e) - 1) if len(e) >= 2 else float("nan")
 
+    @property
+    def cpu_per_epoch(self) -> float:
+        c = self.cpu
+        return (c[-1] - c[0]) / (len(c) - 1) if len(c) >= 2 else float("nan")
+
     @staticmethod
     def mean(a: PlainRun, b: PlainRun) -> PlainRun:
         """The run halfway between `a` and `b` (epoch ends averaged where both have them)."""
         ends = [(x + y) / 2 for x, y in zip(a.epochs, b.epochs, strict=False)]
-        return PlainRun((a.wall + b.wall) / 2, (a.map50 + b.map50) / 2, ends, a.threads)
+        cpu = [(x + y) / 2 for x, y in zip(a.cpu, b.cpu, strict=False)]
+        return PlainRun((a.wall + b.wall) / 2, (a.map50 + b.map50) / 2, ends, a.threads, cpu)
 
 
 def plain_train(ns: argparse.Namespace, data_yaml: str, params: dict[str, Any], project: Path, *,
@@ -181,6 +194,7 @@ def plain_train(ns: argparse.Namespace, data_yaml: str, params: dict[str, Any], 
     started = time.monotonic()
     model = YOLO("yolov8n.yaml")
     epochs: list[float] = []
+    cpu: list[float] = []
     threads: list[int] = []
 
     def on_start(_trainer: Any) -> None:
@@ -189,12 +203,17 @@ def plain_train(ns: argparse.Namespace, data_yaml: str, params: dict[str, Any], 
         threads.append(torch.get_num_threads())
 
     model.add_callback("on_pretrain_routine_start", on_start)
-    model.add_callback("on_fit_epoch_end", lambda _t: epochs.append(time.monotonic() - started))
+
+    def on_epoch_end(_trainer: Any) -> None:
+        epochs.append(time.monotonic() - started)
+        cpu.append(time.process_time())
+
+    model.add_callback("on_fit_epoch_end", on_epoch_end)
     model.train(data=data_yaml, epochs=ns.epochs, imgsz=ns.imgsz, batch=ns.batch, device="cpu", amp=False,
                 verbose=False, project=str(project), name="yolo", exist_ok=True, **params)
     wall = time.monotonic() - started
     return PlainRun(wall, float(model.trainer.metrics.get("metrics/mAP50(B)", 0.0)), epochs,
-                    threads[0] if threads else -1)
+                    threads[0] if threads else -1, cpu)
 
 
 def ray_train_floor(ns: argparse.Namespace, root: Path) -> str:
@@ -241,6 +260,9 @@ class PlatformJob:
     loop_started: float | None  # the worker's "Starting training" line in the job log, s from create_job
     epochs: list[tuple[int, float]] = field(default_factory=list)  # (epoch, first seen at, s from create_job)
     overhead_line: str = ""
+    # CPU of every process of the machine from epoch 2 seen to the last epoch seen: (name#pid, % of one core)
+    cpu: list[tuple[str, float]] = field(default_factory=list)
+    cpu_window: tuple[int, float] = (0, 0.0)  # (first epoch of the window, its length in s)
 
 
 def platform_job(ctx: Any, dataset_id: str, ns: argparse.Namespace, params: dict[str, Any]) -> PlatformJob:
@@ -253,9 +275,12 @@ def platform_job(ctx: Any, dataset_id: str, ns: argparse.Namespace, params: dict
     submitted = time.monotonic() - started
     seen: dict[int, float] = {}
     loop_started = None
+    window: list[tuple[int, float, dict[int, float]]] = []  # CPU snapshots at epoch 2 and at the last epoch
     while (job := training.get_job(ctx=ctx, job_id=job_id))["status"] in ("queued", "running"):
         epoch = int(job["epoch"] or 0)
         seen.setdefault(epoch, time.monotonic() - started)
+        if (epoch >= 2 and not window) or (epoch >= ns.epochs and len(window) == 1):
+            window.append((epoch, time.monotonic(), procstat.snapshot()))
         if loop_started is None and "Starting training:" in Path(job["log_file"]).read_text():
             loop_started = time.monotonic() - started
         # a client polling 20 times a second costs the 2 cores about 1 %: fine-grained only where the
@@ -264,9 +289,15 @@ def platform_job(ctx: Any, dataset_id: str, ns: argparse.Namespace, params: dict
     wall = time.monotonic() - started
     assert job["status"] == "completed", job
     lines = [ln for ln in Path(job["log_file"]).read_text().splitlines() if "Platform overhead in" in ln]
+    if len(window) == 1:  # the record went from an earlier epoch to completed between two polls
+        window.append((int(job["epoch"] or 0), time.monotonic(), procstat.snapshot()))
+    cpu, cpu_window = [], (0, 0.0)
+    if len(window) == 2:
+        (first, t0, before), (_, t1, after) = window
+        cpu, cpu_window = procstat.shares(before, after, t1 - t0), (first, t1 - t0)
     return PlatformJob(wall, float(models.get(ctx=ctx, model_id=job["model_id"])["metrics"].get("mAP50") or 0.0),
                        submitted, loop_started, sorted((e, t) for e, t in seen.items() if e >= 1),
-                       lines[-1].split("] ", 1)[-1] if lines else "")
+                       lines[-1].split("] ", 1)[-1] if lines else "", cpu, cpu_window)
 
 
 def report(job: PlatformJob, plain: PlainRun, *, label: str) -> None:
@@ -289,6 +320,25 @@ def report(job: PlatformJob, plain: PlainRun, *, label: str) -> None:
         print(f"train loop started after: {job.loop_started:6.1f} s (controller, placement group, worker, imports)")
     if job.overhead_line:
         print(job.overhead_line)
+    if job.cpu:
+        print(cpu_beside(job, plain))
+
+
+def cpu_beside(job: PlatformJob, plain: PlainRun) -> str:
+    """Where the per-epoch part goes: the CPU the train worker spent per epoch against plain's, and what
+    every other process of the machine used while the epochs ran (Ray's own processes, Ray Train's
+    controller, the supervisor, this bench polling the job record)."""
+    worker = sum(share for name, share in job.cpu if name.startswith("RayTrainWorker#"))
+    others = [(name, share) for name, share in job.cpu if not name.startswith("RayTrainWorker#")]
+    total = sum(share for _, share in others)
+    cores = os.cpu_count() or 1
+    first, seconds = job.cpu_window
+    last = job.epochs[-1][0] if job.epochs else first
+    per_epoch = worker / 100 * seconds / max(1, last - first)
+    top = ", ".join(f"{name.split('#')[0]} {share:.1f}" for name, share in others[:12] if share >= 0.1)
+    return (f"CPU per epoch           : plain {plain.cpu_per_epoch:6.2f} s, train worker {per_epoch:6.2f} s "
+            f"(epochs {first}-{last}, {worker:.0f} % of one core)\n"
+            f"CPU beside the worker   : {total:.1f} % of one core ({total / cores:.1f} % of the {cores} cores): {top}")
 
 
 if __name__ == "__main__":
