@@ -32,8 +32,14 @@ def process_name(pid: int) -> str:
         return args[0].split()[0].split(".")[0][5:]
     program = Path(args[0]).name
     if program.startswith("python"):
-        script = next((a for a in args[1:] if not a.startswith("-")), "")
-        return Path(script).name or program
+        rest = iter(args[1:])
+        for arg in rest:
+            if arg == "-c":
+                return f"{program} -c"
+            if arg == "-m":
+                return next(rest, program)
+            if not arg.startswith("-"):
+                return Path(arg).name
     return program
 
 
