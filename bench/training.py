@@ -19,10 +19,11 @@ repeats the platform job on the same warm platform (the first job after a start 
 The plain run (on the platform's threads) is repeated after the platform jobs, with Ray stopped: a shared
 2-core VM drifts by 10-25 % in CPU speed over minutes (the same plain epoch measured 1.16-1.58 s within
 one hour here), so the platform is compared with the mean of the plain runs before and after it, and both
-are printed (--no-bracket keeps the one before). Each platform job also prints the CPU every other process
-of the machine used while its epochs ran (% of one core each: Ray's GCS, raylet and agents, the run's
-controller, the supervisor, this bench polling the record): what a job that trains on every core shares
-them with. The temporary workspace is removed at the end.
+are printed (--no-bracket keeps the one before). Each platform job also prints its train worker's CPU
+seconds per epoch against plain's (more CPU for the same work, or less CPU to work with?) and the CPU
+every other process of the machine used while its epochs ran (% of one core each: Ray's GCS, raylet and
+agents, the run's controller, the supervisor, this bench polling the record): what a job that trains on
+every core shares them with. The temporary workspace is removed at the end.
 """
 
 from __future__ import annotations
