@@ -32,12 +32,9 @@ def process_name(pid: int) -> str:
         return args[0].split()[0].split(".")[0][5:]
     program = Path(args[0]).name
     if program.startswith("python"):
-        rest = iter(args[1:])
-        for arg in rest:
+        for arg in args[1:]:  # the script, or the module after -m
             if arg == "-c":
                 return f"{program} -c"
-            if arg == "-m":
-                return next(rest, program)
             if not arg.startswith("-"):
                 return Path(arg).name
     return program
