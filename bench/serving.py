@@ -13,10 +13,11 @@ Peer: bench/peer_server.py under uvicorn, one worker (ultralytics' own torch thr
 In-process: sequential and batched 16, each with ultralytics' thread default and with every core.
 Printed per imgsz: in-process sequential and batched 16; c1 req/s + p50 and c16 req/s for platform and
 peer, each with the CPU ms per request of every process (Serve's proxy, the ingress, the model replicas;
-unlike req/s on a shared machine, it hardly depends on what else runs); the ratios (goals: platform c16 /
-peer c16 >= 1.2, c1 / peer c1 >= 0.8, platform c16 / best in-process >= 0.8) and the c16 ratio the CPU
-per request allows on idle cores. Then video (/infer/video/{id}/stream frames/s / in-process predict >=
-0.9, with the CPU ms per frame).
+unlike req/s on a shared machine, it hardly depends on what else runs) and of the client (this process,
+on the same cores); the ratios (goals: platform c16 / peer c16 >= 1.2, c1 / peer c1 >= 0.8, platform
+c16 / best in-process >= 0.8), the c16 ratio the CPU per request allows on idle cores, and the most the
+platform's and the client's CPU per request allow against the best in-process. Then video
+(/infer/video/{id}/stream frames/s / in-process predict >= 0.9, with the CPU ms per frame).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # torch threads ultralytics sets for CPU predict (its NUM_THREADS): what the peer runs with
 ULTRALYTICS_THREADS = min(8, max(1, (os.cpu_count() or 1) - 1))
 sys.path.insert(0, str(ROOT))
+CLIENT = "client (this bench)"
 
 from bench.procstat import cpu_s  # noqa: E402
 
@@ -105,11 +107,25 @@ def ray_processes(session_dir: str) -> dict[str, int]:
 
 
 def cpu_per_request(pids: dict[str, int], run: Any, n: int) -> tuple[Any, dict[str, float]]:
-    """run(), and the CPU ms each process spent per request meanwhile (load-independent, unlike req/s)."""
+    """run(), and the CPU ms each process spent per request meanwhile (load-independent, unlike req/s).
+    CLIENT: this process, the HTTP client (it shares the cores with the servers)."""
     before = {k: cpu_s(p) for k, p in pids.items()}
+    client = time.process_time()
     out = run()
     spent = {k: (cpu_s(p) - before[k]) * 1000 / n for k, p in pids.items()}
+    spent[CLIENT] = (time.process_time() - client) * 1000 / n
     return out, {k: round(v, 2) for k, v in spent.items() if v >= 0.05}
+
+
+def servers(cpu: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in cpu.items() if k != CLIENT}
+
+
+def cpu_line(cpu: dict[str, float]) -> str:
+    """'CPU ms per request: <servers' sum> = <each, most first>; client <ms>'."""
+    top = sorted(servers(cpu).items(), key=lambda kv: -kv[1])
+    each = ", ".join(f"{k.split('#')[0]} {v:.1f}" for k, v in top)
+    return f"    CPU ms per request: {sum(v for _, v in top):.1f} = {each}; {CLIENT} {cpu.get(CLIENT, 0.0):.1f}"
 
 
 async def over_http(url: str, data: bytes, n: int, concurrency: int) -> tuple[float, list[float]]:
@@ -169,8 +185,7 @@ def video_bench(base: str, model_id: str, model: object, frames: int, imgsz: int
     print(f"video {w}x{h}, {seen} frames, imgsz {imgsz}: in-process (best of threads) 1-by-1 {raw[1]:.2f} "
           f"/ batch 16 {raw[16]:.2f} frames/s, /infer/video stream {fps:.2f} frames/s -> ratio {fps / best:.3f} "
           "(goal >= 0.9)", flush=True)
-    print(f"    CPU ms per frame: {sum(cpu.values()):.1f} = " + ", ".join(
-        f"{k.split('#')[0]} {v:.1f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])), flush=True)
+    print(cpu_line(cpu).replace("per request", "per frame"), flush=True)
     shutil.rmtree(path.parent, ignore_errors=True)
     return {"raw_1": raw[1], "raw_16": raw[16], "stream": fps, "ratio": fps / best, "cpu_ms_per_frame": cpu}
 
@@ -308,9 +323,7 @@ def main() -> None:
                     (elapsed, lat), cpu = cpu_per_request(
                         pids[name], partial(asyncio.run, over_http(target, data, n, conc)), n)
                     fig[f"{name}_c{conc}"] = {**row(f"{name} c{conc}", n, elapsed, lat), "cpu_ms_per_request": cpu}
-                    top = sorted(cpu.items(), key=lambda kv: -kv[1])
-                    print(f"    CPU ms per request: {sum(cpu.values()):.1f} = "
-                          + ", ".join(f"{k.split('#')[0]} {v:.1f}" for k, v in top), flush=True)
+                    print(cpu_line(cpu), flush=True)
             fig["hops_ms"] = hops(f"http://127.0.0.1:{port}", model_key, data, size, n)
             best = max(v["rps"] for k, v in fig.items() if k.startswith("inproc_"))
             c = f"c{ns.concurrency}"
@@ -323,13 +336,20 @@ def main() -> None:
                   + "   (goals >= 1.2, >= 0.8, >= 0.8)", flush=True)
             # what the CPU each request costs allows on idle cores where the peer computes on one (one process
             # with ultralytics' torch threads = cores less one = 1) and the platform's processes on all of them
-            cpu = {k: sum(fig[f"{k}_{c}"]["cpu_ms_per_request"].values()) for k in ("platform", "peer")}
+            spent = {k: fig[f"{k}_{c}"]["cpu_ms_per_request"] for k in ("platform", "peer")}
+            cpu = {k: sum(servers(v).values()) for k, v in spent.items()}
             cores = os.cpu_count() or 1
             if ULTRALYTICS_THREADS == 1:
                 fig["cpu_bound_c16/peer"] = cores * cpu["peer"] / cpu["platform"]
                 print(f"  CPU per request at c{ns.concurrency}: platform {cpu['platform']:.1f} ms, peer "
                       f"{cpu['peer']:.1f} ms -> the c16 ratio this allows on {cores} idle cores: "
                       f"{fig['cpu_bound_c16/peer']:.2f}", flush=True)
+            # the client runs on the same cores: the most req/s the platform's and its CPU allow, against
+            # ultralytics in-process (which pays for neither HTTP nor a client)
+            client = spent["platform"].get(CLIENT, 0.0)
+            fig["cpu_bound_c16/best_inprocess"] = cores * 1000 / (cpu["platform"] + client) / best
+            print(f"  with the client's {client:.1f} ms: at most {cores * 1000 / (cpu['platform'] + client):.0f} req/s "
+                  f"on {cores} cores, {fig['cpu_bound_c16/best_inprocess']:.2f}x the best in-process", flush=True)
             figures[f"imgsz_{size}"] = fig
         if ns.frames:
             if not sizes:  # warm-up as above (model load, ONNX export, predictor set-up at 640)

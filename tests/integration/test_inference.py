@@ -273,6 +273,59 @@ def test_a_corrupt_image_fails_alone_among_concurrent_ones(server: str, fresh_yo
     assert asyncio.run(fire()) == [400 if i % 4 == 0 else 200 for i in range(8)]
 
 
+@pytest.fixture(scope="module")
+def grouped_app(server: str, serve_workspace: Path) -> Iterator[str]:
+    """A second application on the session cluster whose ingress groups concurrent yolo predictions into
+    calls of up to 4 images (serving/grouping.py; one replica: one call out at a time). The replica's own
+    batching is off (max_batch_size 1): a batch of more than one image can only come from a grouped call."""
+    from ray import serve
+
+    from raysight.serving.app import build_app
+
+    app = build_app({
+        "settings": {"workspace": str(serve_workspace), "plugins": "yolo"},
+        "ingress": {"num_cpus": 0.05},
+        "models": {"yolo": {"num_cpus": 0.05, "num_replicas": 1, "call_batch_size": 4, "max_batch_size": 1}},
+    })
+    serve.run(app, name="grouped", route_prefix="/grouped")
+    yield f"{server}/grouped"
+    serve.delete("grouped")
+
+
+def test_grouped_calls_answer_each_image_as_alone_and_a_corrupt_one_fails_alone(
+        http: httpx.Client, grouped_app: str, trained_yolo: str) -> None:
+    from ray import serve
+
+    samples = make_detection_images(8, size=128, seed=21, classes=CLASSES)
+    broken = png()[:64] + b"\x00" * 64  # a readable header: it passes the ingress's probe
+    uploads = [broken if i % 4 == 1 else image_bytes(s.image) for i, s in enumerate(samples)]
+    handle = serve.get_deployment_handle("yolo", app_name="grouped")
+
+    async def fire() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=grouped_app, timeout=120) as client:
+            await client.post(f"/infer/{trained_yolo}", files={"file": ("w.jpg", uploads[0], "image/jpeg")})
+            before = (await handle.info.remote())["stats"]
+            answers = await asyncio.gather(*(
+                client.post(f"/infer/{trained_yolo}", files={"file": ("x.jpg", u, "image/jpeg")}) for u in uploads))
+            after = (await handle.info.remote())["stats"]
+            assert after["batched_items"] - before["batched_items"] == 8
+            assert after["batches"] - before["batches"] < 8 and after["max_batch_seen"] > 1  # calls were grouped
+            return list(answers)
+
+    answers = asyncio.run(fire())
+    assert [r.status_code for r in answers] == [400 if i % 4 == 1 else 200 for i in range(8)]
+    assert all("detail" in answers[i].json() for i in (1, 5))
+    for upload, grouped in zip(uploads, answers, strict=True):
+        if grouped.status_code != 200:
+            continue
+        alone = http.post(f"/infer/{trained_yolo}", files={"file": ("x.jpg", upload, "image/jpeg")})  # ungrouped app
+        mine, theirs = grouped.json()["detections"], alone.json()["detections"]
+        assert [d["class_id"] for d in mine] == [d["class_id"] for d in theirs]
+        for a, b in zip(mine, theirs, strict=True):
+            assert iou(tuple(a["bbox"].values()), tuple(b["bbox"].values())) > 0.99, (mine, theirs)
+    assert any(r.status_code == 200 and r.json()["detections"] for r in answers)  # the shapes were found
+
+
 # -- errors ---------------------------------------------------------------------------------------------
 def test_errors(http: httpx.Client, fresh_yolo: str) -> None:
     good = {"file": ("p.png", png(), "image/png")}

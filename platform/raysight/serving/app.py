@@ -6,6 +6,7 @@ registry reader (raysight.ports.ModelCatalog) from raysight.runtime."""
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from typing import Any
 
 import ray
@@ -46,6 +47,7 @@ def build_app(args: dict[str, Any] | None = None, *, secrets: dict[str, str] | N
     model_args: dict[str, Any] = args.get("models") or {}
     handles: dict[str, Application] = {}
     placements: dict[str, dict[str, Any]] = {}
+    grouping: dict[str, dict[str, Any]] = {}  # family -> how the ingress groups its predictions (if it does)
     for name in sorted(registry.backends):
         requested = ModelDeploymentOptions.from_args(model_args.get(name))
         opts = requested.placed(gpus)
@@ -55,6 +57,8 @@ def build_app(args: dict[str, Any] | None = None, *, secrets: dict[str, str] | N
             "num_cpus": opts.num_cpus,
             "device": "cuda" if opts.num_gpus > 0 else "cpu",
         }
+        if (groups := opts.grouping()) is not None:
+            grouping[name] = asdict(groups)
         if requested.num_gpus and not opts.num_gpus:
             log.warning("no GPU in the cluster: deployment %s runs on CPU", name)
         handles[name] = ModelDeployment.options(name=name, **opts.deployment_kwargs()).bind(
@@ -67,7 +71,8 @@ def build_app(args: dict[str, Any] | None = None, *, secrets: dict[str, str] | N
         **ingress_queue_limits(ingress_args),
     )
     # `raysight serve` passes the dashboard URL it started (None: --no-dashboard); otherwise ask the cluster
-    return ingress.bind(settings.as_args(), handles, placements, args.get("dashboard_url", DASHBOARD_FROM_CLUSTER))
+    return ingress.bind(settings.as_args(), handles, placements, args.get("dashboard_url", DASHBOARD_FROM_CLUSTER),
+                        grouping)
 
 
 def ingress_queue_limits(ingress_args: dict[str, Any]) -> dict[str, Any]:
@@ -84,8 +89,6 @@ def ingress_queue_limits(ingress_args: dict[str, Any]) -> dict[str, Any]:
 
 
 def opts_to_args(opts: ModelDeploymentOptions) -> dict[str, Any]:
-    from dataclasses import asdict
-
     return asdict(opts)
 
 

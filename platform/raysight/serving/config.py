@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from raysight.serving.grouping import Grouping
+
+# grouped calls out per replica: one computing, one waiting on the replica for the model thread (no gap
+# between two calls), and no more (a replica that holds the model would otherwise take all of them)
+CALLS_PER_REPLICA = 2
+
 
 @dataclass
 class ModelDeploymentOptions:
@@ -28,6 +34,9 @@ class ModelDeploymentOptions:
     # on a cluster without GPUs: at least this many replicas (autoscaling min_replicas), each computing
     # on its share of the cores (torch_threads); None = as autoscaling_config / num_replicas say
     cpu_replicas: int | None = None
+    # images of one model the ingress sends in one call when requests queue for the replicas (1 = every
+    # request its own call); only with a fixed replica count (see grouping)
+    call_batch_size: int = 1
     # how often each replica drops registry models that were deleted or updated (0 = never)
     reconcile_interval_s: float = 10.0
     autoscaling_config: dict[str, Any] | None = field(
@@ -75,11 +84,36 @@ class ModelDeploymentOptions:
             changes["autoscaling_config"] = scaling
         return ModelDeploymentOptions(**{**asdict(self), **changes}) if changes else self
 
+    def grouping(self) -> Grouping | None:
+        """How the ingress groups this deployment's predictions (serving/grouping.py): with a
+        call_batch_size above 1 and a fixed replica count (num_replicas, or autoscaling between equal
+        bounds, as `placed` makes it with cpu_replicas on a cluster without GPUs), CALLS_PER_REPLICA
+        calls out per replica and at most max_queued_requests images waiting in the ingress. None where
+        autoscaling changes the count: the ingress would not know how many calls to keep out, and the
+        requests waiting in it would not count for the autoscaler. With grouping, a replica takes
+        CALLS_PER_REPLICA calls at a time (max_ongoing_requests): Serve routes a model's calls to the
+        replicas that hold it as long as one accepts, so with more room the calls of a model first
+        loaded on one replica would all stay there."""
+        if self.call_batch_size <= 1:
+            return None
+        if self.num_replicas is not None:
+            replicas = int(self.num_replicas)
+        else:
+            scaling = self.autoscaling_config or {}
+            low, high = int(scaling.get("min_replicas", 1)), int(scaling.get("max_replicas", 1))
+            if low != high:
+                return None
+            replicas = high
+        return Grouping(max_items=int(self.call_batch_size), calls=CALLS_PER_REPLICA * max(1, replicas),
+                        max_waiting=int(self.max_queued_requests), retry_after_s=float(self.retry_after_s))
+
     def deployment_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "ray_actor_options": {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus,
                                   **({"resources": dict(self.resources)} if self.resources else {})},
-            "max_ongoing_requests": self.max_ongoing_requests,
+            # grouped calls: CALLS_PER_REPLICA at a time per replica, so that further calls go to another
+            # replica (Serve keeps routing a model's calls to the replica that holds it while that one accepts)
+            "max_ongoing_requests": CALLS_PER_REPLICA if self.grouping() else self.max_ongoing_requests,
             "max_queued_requests": self.max_queued_requests,
             "backpressure_config": {"status_code": 503, "retry_after_s": self.retry_after_s},
         }

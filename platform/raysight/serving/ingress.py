@@ -16,6 +16,7 @@ from raysight.api import create_app
 from raysight.context import Platform
 from raysight.runtime import on_ingress_start
 from raysight.serving.cluster import DASHBOARD_FROM_CLUSTER, RayCluster
+from raysight.serving.grouping import Grouping
 from raysight.serving.predictor import ServePredictor
 from raysight.settings import Settings
 
@@ -34,12 +35,14 @@ class Ingress:
         model_handles: dict[str, Any],
         placements: dict[str, dict[str, Any]],
         dashboard: str | None = DASHBOARD_FROM_CLUSTER,
+        grouping: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         from raysight import ray_metrics
 
         ray_metrics.install()
         platform = Platform.create(Settings.from_args(settings))
-        platform.predictor = ServePredictor(model_handles, placements)
+        groups = {family: Grouping(**spec) for family, spec in (grouping or {}).items()}
+        platform.predictor = ServePredictor(model_handles, placements, groups)
         platform.cluster = RayCluster(placements, dashboard)  # its resources cap Train workers per job
         on_ingress_start(platform)
         self.platform = platform

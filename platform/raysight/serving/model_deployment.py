@@ -5,6 +5,7 @@ concurrent predict calls (``@serve.batch``). Callers use a DeploymentHandle::
 
     handle.options(multiplexed_model_id=model_key).predict.remote(image_rgb, {"conf": 0.25})
     handle.options(multiplexed_model_id=model_key).predict_many.remote([frame, ...], {...})  # one batch
+    handle.options(multiplexed_model_id=model_key).predict_each.remote([jpeg_bytes, ...], {...})  # per-image errors
     handle.options(multiplexed_model_id=model_key).run.remote("prompt", {...})   # family-specific ops
 
 Model keys: ``<model_id>@<version>`` for registry models (ModelCatalog.serving_key: the version
@@ -224,6 +225,16 @@ class ModelDeployment:
                            options: dict[str, Any] | None = None) -> list[list[dict[str, Any]]]:
         """Several RGB uint8 images of one model (a video's frames) -> their detections, in order: one
         batch on the model thread, without a call and a trip through @serve.batch per image."""
+        answers = await self.predict_each(images, options)
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+        return answers
+
+    async def predict_each(self, images: list[Any], options: dict[str, Any] | None = None) -> list[Any]:
+        """Several images of one model (encoded bytes or RGB arrays) grouped by the caller
+        (serving/grouping.py) -> per image, its detections or the domain error it failed with alone (an
+        image that does not decode); one batch on the model thread, decoded there with it."""
         holder = await self._model()
         self._count_batch(len(images))
         started = time.perf_counter()
@@ -233,10 +244,7 @@ class ModelDeployment:
         except Exception as exc:
             raise self._domain_error(exc) from None
         self.metrics.observe("raysight_predict_seconds", time.perf_counter() - started, family=self.backend_name)
-        for answer in answers:
-            if isinstance(answer, _Failed):
-                raise answer.exc
-        return answers
+        return [answer.exc if isinstance(answer, _Failed) else answer for answer in answers]
 
     def _decode_sized(self, data: bytes, side: int | None, info: ImageInfo | None = None) -> tuple[Any, float]:
         """An encoded image as RGB, decoded smaller where the model would scale it down to `side`

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ import ray.exceptions
 import ray.serve.exceptions
 
 from raysight.errors import Busy, RaysightError, Timeout, Unavailable
+from raysight.serving.grouping import CallGroups, Grouping
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,8 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     ray.exceptions.NodeDiedError,
 )
 TIMEOUTS: tuple[type[BaseException], ...] = (ray.exceptions.GetTimeoutError, TimeoutError)
+# grouped calls kept per ingress before those with nothing out or waiting are dropped
+MAX_IDLE_GROUPS = 64
 
 
 def domain_error(exc: BaseException) -> RaysightError:
@@ -64,11 +68,15 @@ async def _call(awaitable: Awaitable[Any]) -> Any:
 class ServePredictor:
     """Predictor over `handles` (family -> DeploymentHandle). `placements` (family -> where its
     deployment was placed) is shared with the Serve health probe; the device entries are corrected with
-    what the replicas report."""
+    what the replicas report. `grouping` (family -> Grouping): the families whose concurrent predictions
+    go to a replica in grouped calls (serving/grouping.py)."""
 
-    def __init__(self, handles: dict[str, Any], placements: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(self, handles: dict[str, Any], placements: dict[str, dict[str, Any]] | None = None,
+                 grouping: dict[str, Grouping] | None = None) -> None:
         self.handles = dict(handles)
         self.placements = placements
+        self.grouping = dict(grouping or {})
+        self._groups: dict[tuple[str, str, str], CallGroups] = {}
         self._sent: dict[str, set[tuple[str, str]]] = {}  # model id -> {(family, key)} sent from here
         self._devices_asked: set[str] = set()
         self._background: set[asyncio.Future[Any]] = set()
@@ -87,9 +95,30 @@ class ServePredictor:
 
     async def predict(self, family: str, model_key: str, image: np.ndarray | bytes,
                       options: dict[str, Any]) -> list[dict[str, Any]]:
+        if family in self.grouping:
+            return await self._groups_for(family, model_key, options).submit(image)
         handle = self._handle(family, model_key)
         self._note_device(family)
         return await _call(handle.predict.remote(image, options))
+
+    def _groups_for(self, family: str, model_key: str, options: dict[str, Any]) -> CallGroups:
+        """The grouped calls of one model with these options (only requests that agree on both share a call)."""
+        key = (family, model_key, repr(sorted(options.items())))
+        groups = self._groups.get(key)
+        if groups is None:
+            if len(self._groups) >= MAX_IDLE_GROUPS:  # models and options that come and go
+                self._groups = {k: g for k, g in self._groups.items() if not g.idle}
+            groups = self._groups[key] = CallGroups(
+                self.grouping[family], partial(self._predict_each, family, model_key, options), family)
+        return groups
+
+    async def _predict_each(self, family: str, model_key: str, options: dict[str, Any],
+                            images: list[Any]) -> list[Any]:
+        """One grouped call: per image its detections, or its own failure as a domain error."""
+        handle = self._handle(family, model_key)
+        self._note_device(family)
+        answers = await _call(handle.predict_each.remote(images, options))
+        return [domain_error(a) if isinstance(a, BaseException) else a for a in answers]
 
     async def predict_many(self, family: str, model_key: str, images: list[np.ndarray],
                            options: dict[str, Any]) -> list[list[dict[str, Any]]]:
