@@ -10,7 +10,8 @@ serve` gives its Ray processes (the application's env_vars included; direct ingr
 RAYSIGHT_DIRECT_INGRESS=false) and the SHIPPED serve_config.yaml values for the ingress and the yolo
 deployment (only the port is changed).
 Peer: bench/peer_server.py under uvicorn, one worker (ultralytics' own torch thread default).
-In-process: sequential and batched 16, each with ultralytics' thread default and with every core.
+In-process: sequential and batched 16, each with ultralytics' thread default and with every core, before
+and after the servers (a shared VM's speed drifts over minutes; the best of their means is the reference).
 Printed per imgsz: in-process sequential and batched 16; c1 req/s + p50 and c16 req/s for platform and
 peer, each with the CPU ms per request of every process (Serve's proxy, the ingress, the model replicas;
 unlike req/s on a shared machine, it hardly depends on what else runs) and of the client (this process,
@@ -85,6 +86,20 @@ def in_process(model: object, data: bytes, n: int, imgsz: int, batch: int,
         lat.append(time.perf_counter() - t)
         done += batch
     return done, time.perf_counter() - start, lat
+
+
+def in_process_rows(model: object, data: bytes, n: int, imgsz: int, label: str) -> dict[str, dict[str, float]]:
+    """In-process sequential and batched 16, with ultralytics' thread default and with every core."""
+    import torch
+
+    rows = {}
+    for threads in sorted({ULTRALYTICS_THREADS, os.cpu_count() or 1}):
+        torch.set_num_threads(threads)
+        for batch in (1, 16):
+            rows[f"inproc_{batch}_t{threads}"] = row(
+                f"in-process {'sequential' if batch == 1 else 'batched 16'}, {threads} thr{label}",
+                *in_process(model, data, n, imgsz, batch))
+    return rows
 
 
 def ray_processes(session_dir: str) -> dict[str, int]:
@@ -239,6 +254,8 @@ def main() -> None:
     p.add_argument("--weights", default=None)
     p.add_argument("--config", default=str(ROOT / "serve_config.yaml"))
     p.add_argument("--json", default=None)
+    p.add_argument("--no-bracket", dest="bracket", action="store_false",
+                   help="in-process only before the servers (default: before and after, their mean)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="experiments only: override a yolo deployment option of the shipped config (YAML value)")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
@@ -251,7 +268,6 @@ def main() -> None:
 
     apply_process_env()
     import ray
-    import torch
     from ray import serve
     from ultralytics import YOLO
 
@@ -311,12 +327,7 @@ def main() -> None:
             print(f"imgsz {size} (load {os.getloadavg()[0]:.2f}):", flush=True)
             fig = {"load": os.getloadavg()[0]}
             n = ns.requests
-            for threads in sorted({ULTRALYTICS_THREADS, os.cpu_count() or 1}):
-                torch.set_num_threads(threads)
-                for batch in (1, 16):
-                    fig[f"inproc_{batch}_t{threads}"] = row(
-                        f"in-process {'sequential' if batch == 1 else 'batched 16'}, {threads} thr",
-                        *in_process(model, data, n, size, batch))
+            before = in_process_rows(model, data, n, size, "")
             for name, url in urls.items():
                 for conc in (1, ns.concurrency):
                     target = f"{url}?imgsz={size}"
@@ -325,7 +336,14 @@ def main() -> None:
                     fig[f"{name}_c{conc}"] = {**row(f"{name} c{conc}", n, elapsed, lat), "cpu_ms_per_request": cpu}
                     print(cpu_line(cpu), flush=True)
             fig["hops_ms"] = hops(f"http://127.0.0.1:{port}", model_key, data, size, n)
-            best = max(v["rps"] for k, v in fig.items() if k.startswith("inproc_"))
+            # the VM's speed drifts over minutes: in-process again after the servers, and their mean
+            after = in_process_rows(model, data, n, size, ", again") if ns.bracket else before
+            for key, first in before.items():
+                fig[key] = {"rps": (first["rps"] + after[key]["rps"]) / 2, "before": first, "after": after[key]}
+            best_key = max(before, key=lambda k: fig[k]["rps"])
+            best = fig[best_key]["rps"]
+            print(f"  best in-process: {best:.2f} req/s ({best_key}"
+                  + (", mean of before and after the servers)" if ns.bracket else ")"), flush=True)
             c = f"c{ns.concurrency}"
             fig["ratios"] = {
                 "platform_c16/peer_c16": fig[f"platform_{c}"]["rps"] / fig[f"peer_{c}"]["rps"],

@@ -6,6 +6,7 @@ On a 2-core machine this is the check that a training job starts beside the Serv
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -90,6 +91,11 @@ def _wait_up(port: int, proc: subprocess.Popen[str]) -> dict[str, Any]:
 
 
 @pytest.mark.slow
+async def _burst(base: str, path: str, image: bytes, n: int) -> list[httpx.Response]:
+    async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+        return list(await asyncio.gather(*(client.post(path, files={"file": ("i.jpg", image)}) for _ in range(n))))
+
+
 def test_readme_walkthrough_trains_and_serves_a_model_on_this_machine(tmp_path: Path) -> None:
     shutil.copy(ROOT / "serve_config.yaml", tmp_path / "serve_config.yaml")
     demo = tmp_path / "demo"
@@ -145,6 +151,16 @@ def test_readme_walkthrough_trains_and_serves_a_model_on_this_machine(tmp_path: 
             dets = r.json()["detections"]
             for cls, box in _truth(demo / "shapes_yolo.zip", "img0000"):
                 assert any(d["class_id"] == cls and _iou(box, tuple(d["bbox"].values())) > 0.5 for d in dets), dets
+            # concurrent requests: the ingress groups them into calls (serve_config.yaml's call_batch_size);
+            # each answer is the lone request's
+            for answer in asyncio.run(_burst(f"http://127.0.0.1:{port}", f"/infer/{job['model_id']}", image, 8)):
+                assert answer.status_code == 200, answer.text
+                got = answer.json()["detections"]
+                assert len(got) == len(dets), (got, dets)
+                for lone in dets:
+                    box = tuple(lone["bbox"].values())
+                    assert any(d["class_id"] == lone["class_id"] and _iou(box, tuple(d["bbox"].values())) > 0.99
+                               for d in got), (got, dets)
             # through the direct ingress too: bad input answers in the API's envelope, a video streams
             r = http.post(f"/infer/{job['model_id']}", files={"file": ("x.jpg", b"not an image")})
             assert r.status_code in (400, 415, 422) and "detail" in r.json(), r.text

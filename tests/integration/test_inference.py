@@ -320,9 +320,10 @@ def test_grouped_calls_answer_each_image_as_alone_and_a_corrupt_one_fails_alone(
             continue
         alone = http.post(f"/infer/{trained_yolo}", files={"file": ("x.jpg", upload, "image/jpeg")})  # ungrouped app
         mine, theirs = grouped.json()["detections"], alone.json()["detections"]
-        assert [d["class_id"] for d in mine] == [d["class_id"] for d in theirs]
-        for a, b in zip(mine, theirs, strict=True):
-            assert iou(tuple(a["bbox"].values()), tuple(b["bbox"].values())) > 0.99, (mine, theirs)
+        assert len(mine) == len(theirs), (mine, theirs)
+        for b in theirs:
+            assert any(a["class_id"] == b["class_id"] and iou(tuple(a["bbox"].values()), tuple(b["bbox"].values()))
+                       > 0.99 for a in mine), (mine, theirs)
     assert any(r.status_code == 200 and r.json()["detections"] for r in answers)  # the shapes were found
 
 
