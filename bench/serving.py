@@ -136,11 +136,11 @@ def servers(cpu: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in cpu.items() if k != CLIENT}
 
 
-def cpu_line(cpu: dict[str, float]) -> str:
-    """'CPU ms per request: <servers' sum> = <each, most first>; client <ms>'."""
+def cpu_line(cpu: dict[str, float], per: str = "request") -> str:
+    """'CPU ms per <per>: <servers' sum> = <each, most first>; client <ms>'."""
     top = sorted(servers(cpu).items(), key=lambda kv: -kv[1])
     each = ", ".join(f"{k.split('#')[0]} {v:.1f}" for k, v in top)
-    return f"    CPU ms per request: {sum(v for _, v in top):.1f} = {each}; {CLIENT} {cpu.get(CLIENT, 0.0):.1f}"
+    return f"    CPU ms per {per}: {sum(v for _, v in top):.1f} = {each}; {CLIENT} {cpu.get(CLIENT, 0.0):.1f}"
 
 
 async def over_http(url: str, data: bytes, n: int, concurrency: int) -> tuple[float, list[float]]:
@@ -200,7 +200,7 @@ def video_bench(base: str, model_id: str, model: object, frames: int, imgsz: int
     print(f"video {w}x{h}, {seen} frames, imgsz {imgsz}: in-process (best of threads) 1-by-1 {raw[1]:.2f} "
           f"/ batch 16 {raw[16]:.2f} frames/s, /infer/video stream {fps:.2f} frames/s -> ratio {fps / best:.3f} "
           "(goal >= 0.9)", flush=True)
-    print(cpu_line(cpu).replace("per request", "per frame"), flush=True)
+    print(cpu_line(cpu, per="frame"), flush=True)
     shutil.rmtree(path.parent, ignore_errors=True)
     return {"raw_1": raw[1], "raw_16": raw[16], "stream": fps, "ratio": fps / best, "cpu_ms_per_frame": cpu}
 

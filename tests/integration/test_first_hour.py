@@ -90,12 +90,12 @@ def _wait_up(port: int, proc: subprocess.Popen[str]) -> dict[str, Any]:
     raise AssertionError("raysight serve did not come up")
 
 
-@pytest.mark.slow
 async def _burst(base: str, path: str, image: bytes, n: int) -> list[httpx.Response]:
     async with httpx.AsyncClient(base_url=base, timeout=120) as client:
         return list(await asyncio.gather(*(client.post(path, files={"file": ("i.jpg", image)}) for _ in range(n))))
 
 
+@pytest.mark.slow
 def test_readme_walkthrough_trains_and_serves_a_model_on_this_machine(tmp_path: Path) -> None:
     shutil.copy(ROOT / "serve_config.yaml", tmp_path / "serve_config.yaml")
     demo = tmp_path / "demo"

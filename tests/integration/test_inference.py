@@ -276,7 +276,7 @@ def test_a_corrupt_image_fails_alone_among_concurrent_ones(server: str, fresh_yo
 @pytest.fixture(scope="module")
 def grouped_app(server: str, serve_workspace: Path) -> Iterator[str]:
     """A second application on the session cluster whose ingress groups concurrent yolo predictions into
-    calls of up to 4 images (serving/grouping.py; one replica: one call out at a time). The replica's own
+    calls of up to 4 images (serving/grouping.py; one replica: two calls out at a time). The replica's own
     batching is off (max_batch_size 1): a batch of more than one image can only come from a grouped call."""
     from ray import serve
 
