@@ -264,6 +264,7 @@ class PlatformJob:
     # CPU of every process of the machine from epoch 2 seen to the last epoch seen: (name#pid, % of one core)
     cpu: list[tuple[str, float]] = field(default_factory=list)
     cpu_window: tuple[int, float] = (0, 0.0)  # (first epoch of the window, its length in s)
+    worker_start: str = ""  # the job log's word on the Train worker's process (started ahead, or for the run)
 
 
 def platform_job(ctx: Any, dataset_id: str, ns: argparse.Namespace, params: dict[str, Any]) -> PlatformJob:
@@ -289,7 +290,9 @@ def platform_job(ctx: Any, dataset_id: str, ns: argparse.Namespace, params: dict
         time.sleep(0.05 if epoch <= 1 or epoch >= ns.epochs - 1 else 0.25)
     wall = time.monotonic() - started
     assert job["status"] == "completed", job
-    lines = [ln for ln in Path(job["log_file"]).read_text().splitlines() if "Platform overhead in" in ln]
+    log_lines = Path(job["log_file"]).read_text().splitlines()
+    lines = [ln for ln in log_lines if "Platform overhead in" in ln]
+    worker_start = next((ln.rsplit("; ", 1)[-1] for ln in log_lines if "Starting training: " in ln), "")
     if len(window) == 1:  # the record went from an earlier epoch to completed between two polls
         window.append((int(job["epoch"] or 0), time.monotonic(), procstat.snapshot()))
     cpu, cpu_window = [], (0, 0.0)
@@ -298,7 +301,7 @@ def platform_job(ctx: Any, dataset_id: str, ns: argparse.Namespace, params: dict
         cpu, cpu_window = procstat.shares(before, after, t1 - t0), (first, t1 - t0)
     return PlatformJob(wall, float(models.get(ctx=ctx, model_id=job["model_id"])["metrics"].get("mAP50") or 0.0),
                        submitted, loop_started, sorted((e, t) for e, t in seen.items() if e >= 1),
-                       lines[-1].split("] ", 1)[-1] if lines else "", cpu, cpu_window)
+                       lines[-1].split("] ", 1)[-1] if lines else "", cpu, cpu_window, worker_start)
 
 
 def report(job: PlatformJob, plain: PlainRun, *, label: str) -> None:
@@ -318,7 +321,8 @@ def report(job: PlatformJob, plain: PlainRun, *, label: str) -> None:
         print(f"last epoch -> completed : {job.wall - done[-1][1]:6.1f} s (final validation, end of the run, "
               "registration)")
     if job.loop_started is not None:
-        print(f"train loop started after: {job.loop_started:6.1f} s (controller, placement group, worker, imports)")
+        print(f"train loop started after: {job.loop_started:6.1f} s (controller, placement group, worker, imports; "
+              f"{job.worker_start or 'the worker process unknown'})")
     if job.overhead_line:
         print(job.overhead_line)
     if job.cpu:

@@ -138,6 +138,9 @@ class Backend:
     dataset_formats: ClassVar[tuple[str, ...]] = ()
     default_params: ClassVar[dict[str, Any]] = {}
     weights_suffixes: ClassVar[tuple[str, ...]] = (".pt", ".pth")
+    # modules its train loop imports, which a Train worker's process imports ahead while it waits idle for
+    # the next run (training.warm_processes): its library and its train module
+    train_imports: ClassVar[tuple[str, ...]] = ()
 
     def describe(self) -> dict[str, Any]:
         params = {"model_name": self.default_model_name} if self.default_model_name else {}

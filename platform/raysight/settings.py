@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     train_max_failures: int = Field(default=0, description="Ray Train worker-group restarts (from the last checkpoint)")
     train_checkpoints_keep: int = Field(default=2, description="checkpoints kept per training job")
     train_stop_timeout_s: float = Field(default=20.0, description="graceful stop wait before a forced cancel")
+    train_warm_keep_s: int = Field(default=86400, ge=0, description="how long the processes started ahead for the "
+                                   "next training run are kept at least (training.warm_processes); 0: none")
     seed: int = 0
     # -- model weights (`raysight weights pull`) --
     weights_url: str | None = Field(default=None, description="mirror base URL: pull fetches <base>/<file name>")

@@ -42,6 +42,7 @@ class ResnetBackend(Backend):
     default_model_name: ClassVar[str] = "resnet18"
     dataset_formats: ClassVar[tuple[str, ...]] = ("classify",)
     default_params: ClassVar[dict[str, Any]] = {"epochs": 10, "imgsz": 224, "batch": 32, "lr": 0.001}
+    train_imports: ClassVar[tuple[str, ...]] = ("torchvision", "raysight_resnet.train")
 
     def load(self, ref: ModelRef, *, device: str) -> Any:
         from raysight_resnet import predict

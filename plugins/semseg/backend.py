@@ -40,6 +40,7 @@ class SemsegBackend(Backend):
     default_model_name: ClassVar[str] = "lraspp_mobilenet_v3_large"
     dataset_formats: ClassVar[tuple[str, ...]] = ("paddlex-seg",)
     default_params: ClassVar[dict[str, Any]] = {"epochs": 20, "imgsz": 512, "batch": 8, "lr": 0.003}
+    train_imports: ClassVar[tuple[str, ...]] = ("torchvision", "raysight_semseg.train")
 
     def load(self, ref: ModelRef, *, device: str) -> Any:
         from raysight_semseg import predict

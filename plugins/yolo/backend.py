@@ -45,6 +45,7 @@ class YoloBackend(Backend):
     dataset_formats: ClassVar[tuple[str, ...]] = ("yolo", "coco", "voc")
     default_params: ClassVar[dict[str, Any]] = {"epochs": 10, "imgsz": 640, "batch": -1, "conf": 0.25, "iou": 0.7}
     weights_suffixes: ClassVar[tuple[str, ...]] = (".pt",)
+    train_imports: ClassVar[tuple[str, ...]] = ("ultralytics", "raysight_yolo.train")
 
     def check_weights(self, path: Path, *, arch: str | None = None) -> WeightsInfo:
         """An ultralytics detection checkpoint, loaded through an allow-list of the classes such files

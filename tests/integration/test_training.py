@@ -23,7 +23,7 @@ from raysight.context import Platform
 from raysight.services import datasets, models, training
 from raysight.services.job_records import TrainingRecords
 from raysight.settings import Settings
-from raysight.training import placement_groups
+from raysight.training import placement_groups, warm_processes
 from raysight.training.client import TrainerClient
 from tests.conftest import _free_port
 from tests.datagen import reader_over, write_classify_zip, write_yolo_zip
@@ -49,8 +49,21 @@ def dataset(ctx: Platform, archive: Path) -> str:
     return ds["dataset_id"]
 
 
+def processes_ready(ctx: Platform) -> None:
+    """Until the next run's processes wait, started ahead (training.warm_processes): a run that starts
+    before they are up starts its own, as it would without them."""
+    supervisor = ctx.job_runner.actor()
+    deadline = time.monotonic() + 90
+    while (ready := tuple(ray.get(supervisor.processes_ahead.remote()))) != warm_processes.TARGETS:
+        assert time.monotonic() < deadline, ready
+        time.sleep(0.5)
+
+
 def test_stop_and_resume_continue_the_epoch_count(rctx: Platform, tmp_path: Path) -> None:
+    """Also: each run's worker starts in a process started ahead, with its libraries imported, and the
+    supervisor tops those processes up after a run without adding more than one run uses."""
     ds = dataset(rctx, write_yolo_zip(tmp_path / "d.zip", 32, size=128))
+    processes_ready(rctx)
     job_id = training.create_job(ctx=rctx, dataset_id=ds, model_name="yolov8n.pt", epochs=8, imgsz=128, batch=8,
                                  params={"plots": False, "mosaic": 0.0})["job_id"]
     wait_for(rctx, job_id, lambda j: j["epoch"] >= 3 or ended(j))
@@ -67,6 +80,7 @@ def test_stop_and_resume_continue_the_epoch_count(rctx: Platform, tmp_path: Path
     with pytest.raises(Exception, match="only queued or running"):
         training.stop_job(ctx=rctx, job_id=job_id)
 
+    processes_ready(rctx)
     out = training.resume_job(ctx=rctx, job_id=job_id)
     assert out["ok"] is True and out["status"] == "running"
     job = wait_for(rctx, job_id, ended, timeout=400)
@@ -79,6 +93,11 @@ def test_stop_and_resume_continue_the_epoch_count(rctx: Platform, tmp_path: Path
     assert "Resuming training" in text and f"from epoch {kept + 1} to 8 total epochs" in text  # ultralytics
     after = text.split(f"Resuming from the checkpoint of epoch {kept}", 1)[1]
     assert re.findall(r"Epoch (\d+)/8 ", after)[0] == str(kept + 1)
+    starts = [ln for ln in text.splitlines() if "Starting training: " in ln]
+    assert len(starts) == 2 and all("worker process started ahead (torch, " in ln for ln in starts), starts
+    assert all("ultralytics" in ln for ln in starts)
+    processes_ready(rctx)
+    assert ray.get(rctx.job_runner.actor().start_processes_ahead.remote()) == 0  # nothing missing, none added
 
 
 def test_jobs_queue_when_there_is_no_room_and_failures_are_recorded(one_at_a_time: Platform, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
 from ray.train.v2._internal.callbacks.placement_group_callback import PlacementGroupCleanerCallback
 
 from raysight.settings import Settings
-from raysight.training import placement_groups
+from raysight.training import placement_groups, warm_processes
 from raysight.training.one_worker import OneWorkerTorchConfig
 from raysight.training.placement_groups import PlacementGroupRecord
 from raysight.training.worker import run_worker
@@ -86,6 +86,7 @@ def build_trainer(spec: dict[str, Any], settings: Settings) -> RaysightTrainer:
         checkpoint_config=CheckpointConfig(num_to_keep=max(1, settings.train_checkpoints_keep)),
         failure_config=FailureConfig(max_failures=settings.train_max_failures),
         callbacks=callbacks,
+        worker_runtime_env=warm_processes.worker_runtime_env(),
     )
     return RaysightTrainer(
         run_worker,

@@ -34,7 +34,7 @@ from raysight.context import Platform
 from raysight.errors import RaysightError, public_message
 from raysight.ports import COMPLETED, INTERRUPTED, QUEUED, RUNNING, STOPPED, JobRecordsFactory
 from raysight.settings import Settings
-from raysight.training import placement, placement_groups
+from raysight.training import placement, placement_groups, warm_processes
 from raysight.training.ray_errors import INTERRUPT_GRACE_S, is_interruption, reason
 from raysight.training.runner import needed_resources, run_job, warm_up
 from raysight.training.worker import clear_scratch_root
@@ -42,6 +42,7 @@ from raysight.training.worker import clear_scratch_root
 log = logging.getLogger(__name__)
 NAMESPACE = "raysight"
 POLL_S = 0.5
+TOP_UP_S = 10.0  # how often an idle supervisor checks the processes started ahead for the next run
 
 
 def here() -> NodeAffinitySchedulingStrategy:
@@ -85,6 +86,7 @@ class TrainSupervisor:
         self.reconcile()
         # a ready worker process (on this node, where runs start) for the first run
         self._warm = None if self.running else warm_up.options(scheduling_strategy=here()).remote()
+        self._next_top_up = 0.0  # the watcher's first idle round starts them
         threading.Thread(target=self._watch, name="train-supervisor", daemon=True).start()
 
     # -- queries --------------------------------------------------------------------------------------
@@ -294,6 +296,7 @@ class TrainSupervisor:
                             self._finalize(job_id)
                 else:
                     time.sleep(POLL_S)
+                    self._top_up_when_due()
                 self._schedule()
             except Exception:  # the watcher must survive anything
                 log.exception("training supervisor loop")
@@ -327,7 +330,28 @@ class TrainSupervisor:
         finally:
             if ended is not None:
                 ended.set()
+            self.start_processes_ahead()  # the run used up those started before it
             self._schedule()
+
+    def start_processes_ahead(self) -> int:
+        """The next run's controller and Train worker processes, started while nothing waits for them
+        (training.warm_processes; this actor's runtime environment is that of the runs it starts): how
+        many were missing and asked for."""
+        asked = warm_processes.prestart(self.settings.train_warm_keep_s)
+        if asked:
+            log.info("started %d process(es) ahead for the next training run", asked)
+        return asked
+
+    def _top_up_when_due(self) -> None:
+        """While no run runs: the raylet may have skipped a start (too many processes starting at once) or
+        ended a process past its keep-alive; check every TOP_UP_S."""
+        if time.monotonic() >= self._next_top_up:
+            self._next_top_up = time.monotonic() + TOP_UP_S
+            self.start_processes_ahead()
+
+    def processes_ahead(self) -> tuple[int, int]:
+        """(controller's, Train worker's) processes waiting for the next run on this node."""
+        return warm_processes.ready()
 
     def _release_placement_groups(self, job_id: str) -> None:
         removed = placement_groups.release(self.ctx.workspace.job_dir(job_id))

@@ -39,6 +39,7 @@ from raysight import joblog
 from raysight.backend import TrainContext
 from raysight.errors import public_message
 from raysight.train_result import TrainResult, write_final
+from raysight.training import warm_processes
 
 log = logging.getLogger(__name__)
 META = "meta.json"
@@ -375,7 +376,8 @@ def run_worker(config: dict[str, Any]) -> None:
         node = ray.get_runtime_context().get_node_id()[:8]
         session.log(f"Starting training: {c.model_name} ({c.plugin}) on {c.data}, {c.epochs} epochs, "
                     f"imgsz {c.imgsz}, batch {c.batch}, {session.world_size} worker(s), node {node}, "
-                    f"{'pretrained weights ' + str(c.weights) if c.weights else 'fresh weights'}", flush=True)
+                    f"{'pretrained weights ' + str(c.weights) if c.weights else 'fresh weights'}; "
+                    f"{warm_processes.describe()}", flush=True)
     try:
         session.finish(fn(config))
     except Exception as exc:
