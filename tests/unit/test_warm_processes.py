@@ -75,3 +75,13 @@ def test_preload_imports_the_training_families_modules(monkeypatch: pytest.Monke
     assert {"torch", "ultralytics", "raysight_yolo.train", "torchvision", "raysight_resnet.train"} <= set(
         warm_processes._preloaded)
     assert warm_processes.describe().startswith("worker process started ahead (torch, ")
+
+
+def test_on_a_gpu_node_preload_imports_no_family_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A family's library may ask CUDA for its devices at import, before Ray has set the worker's
+    CUDA_VISIBLE_DEVICES: on a node with GPUs only torch and Ray Train are imported ahead."""
+    monkeypatch.setattr(warm_processes, "_preloaded", [])
+    monkeypatch.setattr(warm_processes, "gpu_node", lambda: True)
+    warm_processes.preload()
+    assert "torch" in warm_processes._preloaded
+    assert not {"ultralytics", "torchvision", "raysight_yolo.train"} & set(warm_processes._preloaded)

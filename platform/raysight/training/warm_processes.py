@@ -11,8 +11,9 @@ environment matches. So the platform asks the raylet of its node to start such p
 one in the Train workers' (one worker per job on one node: what a YOLO job uses). The workers' runtime
 environment names a setup hook (`preload`) that Ray runs in each of its processes when it starts: the
 process imports Ray Train's worker code, torch and every training family's modules
-(`Backend.train_imports`) while it waits, idle. A run then finds all three ready. They are asked for when
-the supervisor starts and again when a run has ended (the run used them up); only those missing.
+(`Backend.train_imports`; torch and Ray Train only on a node with GPUs, `gpu_node`) while it waits, idle.
+A run then finds all three ready. The supervisor asks for those missing when it starts, after every run
+(the run used them up) and every 10 s while no run runs.
 
 Ray has no public call for this: it is the raylet's PrestartWorkers RPC (Ray 2.60), which Ray's own core
 uses. A prestarted process is matched to an actor by the hash of its runtime environment as serialized
@@ -30,6 +31,7 @@ import json
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -59,8 +61,9 @@ def preload() -> None:
 
     names = ["torch", "ray.train.torch.config", "ray.train.v2._internal.execution.worker_group.worker",
              "raysight.training.worker"]
-    for backend in load_plugins().backends.values():
-        names.extend(getattr(backend, "train_imports", ()))
+    if not gpu_node():
+        for backend in load_plugins().backends.values():
+            names.extend(getattr(backend, "train_imports", ()))
     for name in dict.fromkeys(names):
         try:
             importlib.import_module(name)
@@ -68,6 +71,14 @@ def preload() -> None:
             log.debug("preload of %s failed: %s", name, exc)
             continue
         _preloaded.append(name)
+
+
+def gpu_node() -> bool:
+    """Whether this machine has an NVIDIA driver. There a waiting process imports torch and Ray Train only:
+    Ray sets a worker's CUDA_VISIBLE_DEVICES when it assigns the actor, and CUDA reads it once, when a
+    process first asks for its devices. Importing torch does not ask; a family's library may (a device
+    check at import), which would tie the process to every GPU of the node."""
+    return Path("/dev/nvidiactl").exists()
 
 
 def describe() -> str:
