@@ -125,6 +125,8 @@ def prestart(keep_alive_s: int) -> int:
 
     if not ray.is_initialized():  # Ray's calls below would start a local cluster
         return 0
+    from ray.core.generated import node_manager_pb2_grpc
+
     with _lock:
         try:
             context = ray.get_runtime_context()
@@ -133,10 +135,12 @@ def prestart(keep_alive_s: int) -> int:
             wanted = [(env, target - have) for env, target, have in zip(envs, TARGETS, _ready(*envs), strict=True)
                       if target > have and now - _asked.get(env, -STARTING_S) >= STARTING_S]
             if wanted:
-                stub, job_id = _raylet(context), bytes.fromhex(context.get_job_id())
-                for env, count in wanted:
-                    stub.PrestartWorkers(_request(job_id, env, count, keep_alive_s), timeout=10)
-                    _asked[env] = now
+                job_id = bytes.fromhex(context.get_job_id())
+                with _raylet_channel(context) as channel:
+                    stub = node_manager_pb2_grpc.NodeManagerServiceStub(channel)
+                    for env, count in wanted:
+                        stub.PrestartWorkers(_request(job_id, env, count, keep_alive_s), timeout=10)
+                        _asked[env] = now
         except Exception as exc:  # a head start only: runs start their own processes
             log.info("no processes started ahead for the next training run: %s", exc)
             return 0
@@ -174,14 +178,13 @@ def _ready(controller: str, worker: str) -> tuple[int, int]:
     return counts[0], counts[1]
 
 
-def _raylet(context: Any) -> Any:
+def _raylet_channel(context: Any) -> Any:
+    """A gRPC channel to this node's raylet (with Ray's token auth where the cluster has it on)."""
     import ray
     from ray._private.grpc_utils import init_grpc_channel
-    from ray.core.generated import node_manager_pb2_grpc
 
     node = next(n for n in ray.nodes() if n["NodeID"] == context.get_node_id())
-    channel = init_grpc_channel(f"{node['NodeManagerAddress']}:{node['NodeManagerPort']}")
-    return node_manager_pb2_grpc.NodeManagerServiceStub(channel)
+    return init_grpc_channel(f"{node['NodeManagerAddress']}:{node['NodeManagerPort']}")
 
 
 def _request(job_id: bytes, env: str, count: int, keep_alive_s: int) -> Any:
