@@ -330,7 +330,8 @@ class TrainSupervisor:
         finally:
             if ended is not None:
                 ended.set()
-            self.start_processes_ahead()  # the run used up those started before it
+            if not self.queue:  # the run used up those started before it (a queued job starts its own:
+                self.start_processes_ahead()  # beside it, they would only take the cores its start needs)
             self._schedule()
 
     def start_processes_ahead(self) -> int:
