@@ -63,9 +63,14 @@ def test_ready_counts_waiting_processes_by_environment() -> None:
     assert warm_processes._ready(controller, worker) == before
 
 
-def test_prestart_asks_for_nothing_when_turned_off_or_without_ray() -> None:
+def test_prestart_asks_for_nothing_when_turned_off_or_without_ray(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
     assert warm_processes.prestart(0) == 0
-    assert warm_processes.prestart(3600) == 0  # no Ray here: logged, never raised
+    # without a connected Ray it calls nothing of Ray's (those calls would start a local cluster)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "get_runtime_context", lambda: pytest.fail("prestart called into Ray"))
+    assert warm_processes.prestart(3600) == 0
 
 
 def test_preload_imports_the_training_families_modules(monkeypatch: pytest.MonkeyPatch) -> None:
