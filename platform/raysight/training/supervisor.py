@@ -330,8 +330,9 @@ class TrainSupervisor:
         finally:
             if ended is not None:
                 ended.set()
-            if not self.queue:  # the run used up those started before it (a queued job starts its own:
-                self.start_processes_ahead()  # beside it, they would only take the cores its start needs)
+            # the run used up the processes started before it: the watcher's next idle round tops them up;
+            # a queued job that starts now starts its own (beside it they would take the cores its start needs)
+            self._next_top_up = 0.0
             self._schedule()
 
     def start_processes_ahead(self) -> int:
@@ -344,8 +345,8 @@ class TrainSupervisor:
         return asked
 
     def _top_up_when_due(self) -> None:
-        """While no run runs: the raylet may have skipped a start (too many processes starting at once) or
-        ended a process past its keep-alive; check every TOP_UP_S."""
+        """While no run runs: at once after a run ended, else every TOP_UP_S (the raylet may have skipped a
+        start while too many processes were starting, or ended one past its keep-alive)."""
         if time.monotonic() >= self._next_top_up:
             self._next_top_up = time.monotonic() + TOP_UP_S
             self.start_processes_ahead()
